@@ -1,0 +1,1 @@
+"""airflow-provider-mlpipe: SageMaker-style ML pipelines on Apache Airflow."""

@@ -1,0 +1,71 @@
+"""Named exceptions of the provider. Each carries where the problem is: file, step, field, line."""
+
+from __future__ import annotations
+
+
+class MlpipeError(Exception):
+    """Base class of every error raised by airflow-provider-mlpipe."""
+
+
+class SpecError(MlpipeError):
+    """A pipeline definition is wrong. The message names the file, the step, the field and the line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        step: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.reason = message
+        self.file = file
+        self.step = step
+        self.field = field
+        self.line = line
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.step:
+            where.append(f"step '{self.step}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+    def located(self, *, file: str | None = None, line: int | None = None) -> SpecError:
+        """Return a copy that also names ``file`` (and ``line``) where they were not known yet."""
+        return type(self)(
+            self.reason,
+            file=self.file or file,
+            step=self.step,
+            field=self.field,
+            line=self.line or line,
+        )
+
+
+class PipelineGraphError(SpecError):
+    """The steps do not form a valid graph: a cycle, a duplicate name, an unknown step."""
+
+
+class ParameterValidationError(MlpipeError):
+    """A run-time parameter value is missing, unknown or of the wrong type."""
+
+
+class ExpressionError(MlpipeError):
+    """An expression (reference, JsonGet, arithmetic) could not be evaluated at run time."""
+
+
+class ArtifactError(MlpipeError):
+    """The artifact store could not write, find or safely read an artifact."""
+
+
+class StepExecutionError(MlpipeError):
+    """A step failed while running: its script exited non-zero, its callable raised, an output is missing."""
+
+
+class RegistryError(MlpipeError):
+    """The model registry has no such group or version, or the status change is not allowed."""
