@@ -1,0 +1,279 @@
+"""The pipeline: parameters and steps, its graph and its checks. No Airflow here.
+
+Both front-ends (YAML and the Python classes) produce a :class:`Pipeline`; the DAG factory turns it
+into an Airflow DAG. Dependencies come from references (a step reading another's output, or a
+``JsonGet`` of its property file), from ``depends_on``, and from condition branches.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
+from airflow_provider_mlpipe.model.expressions import JsonGet, StepOutput
+from airflow_provider_mlpipe.model.parameters import Parameter, resolve_parameters
+from airflow_provider_mlpipe.model.steps import ConditionStep, Step
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+# Where a problem was found: (step name or None, field or None) -> line in the spec file.
+Locations = Mapping[tuple[str | None, str | None], int]
+
+
+class Pipeline:
+    """A named set of parameters and steps (SageMaker's ``Pipeline``).
+
+    :param name: unique among pipelines; becomes the DAG id.
+    :param parameters: the typed parameters (``ParameterInteger`` ...).
+    :param steps: the steps. Steps reachable from them (condition branches, ``depends_on``) are added.
+    :param description: shown as the DAG's description.
+    :param base_dir: the folder that relative script and data paths start from.
+    :param source_file: the spec the pipeline came from, for error messages.
+    :param artifact_store: the artifact store URL for this pipeline (default: the provider's setting).
+    :param tags: Airflow tags.
+    :param locations: line numbers of steps and fields in the source file, for error messages.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        parameters: Sequence[Parameter] | None = None,
+        steps: Sequence[Step] | None = None,
+        *,
+        description: str | None = None,
+        base_dir: str | Path | None = None,
+        source_file: str | None = None,
+        artifact_store: str | None = None,
+        tags: Sequence[str] | None = None,
+        locations: Locations | None = None,
+    ) -> None:
+        self.source_file = source_file
+        self.locations = dict(locations or {})
+        if not isinstance(name, str) or not PIPELINE_NAME.match(name):
+            raise self._error(
+                SpecError(f"invalid pipeline name {name!r}: use letters, digits, '_', '-', '.'", field="name")
+            )
+        self.name = name
+        self.description = description
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.artifact_store = artifact_store
+        self.tags = list(tags or [])
+        self.parameters: dict[str, Parameter] = {}
+        for parameter in parameters or []:
+            if parameter.name in self.parameters:
+                raise self._error(
+                    SpecError(f"duplicate parameter {parameter.name!r}", field=f"parameters.{parameter.name}")
+                )
+            self.parameters[parameter.name] = parameter
+        self.steps: dict[str, Step] = {}
+        for step in _collect_steps(steps or []):
+            if step.name in self.steps:
+                if self.steps[step.name] is step:
+                    continue
+                raise self._error(PipelineGraphError("duplicate step name", step=step.name, field="name"))
+            self.steps[step.name] = step
+            if step.base_dir is None:
+                step.base_dir = self.base_dir
+        self._upstream: dict[str, set[str]] | None = None
+
+    # -- errors ----------------------------------------------------------------------------
+    def _error(self, error: SpecError) -> SpecError:
+        line = (
+            self.locations.get((error.step, error.field))
+            or self.locations.get((error.step, (error.field or "").split(".")[0].split("[")[0]))
+            or self.locations.get((error.step, None))
+        )
+        return error.located(file=self.source_file, line=line)
+
+    # -- the graph -------------------------------------------------------------------------
+    def step(self, name: str) -> Step:
+        """The step called ``name``; a :class:`PipelineGraphError` if there is none."""
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise self._error(PipelineGraphError(f"no step named {name!r}")) from None
+
+    def upstream(self) -> dict[str, set[str]]:
+        """Each step's direct upstream steps, by name. Call :meth:`validate` first for clear errors."""
+        if self._upstream is None:
+            upstream: dict[str, set[str]] = {name: set() for name in self.steps}
+            for step in self.steps.values():
+                upstream[step.name].update(step.depends_on)
+                for _, reference in step.references():
+                    if isinstance(reference, (StepOutput, JsonGet)):
+                        upstream[step.name].add(reference.step_name)
+                if isinstance(step, ConditionStep):
+                    for branch_step in step.if_steps + step.else_steps:
+                        upstream.setdefault(branch_step, set()).add(step.name)
+            self._upstream = upstream
+        return self._upstream
+
+    def topological_order(self) -> list[str]:
+        """Step names, each after all its upstream steps (stable for the same pipeline)."""
+        sorter = graphlib.TopologicalSorter({name: sorted(deps) for name, deps in self.upstream().items()})
+        try:
+            return list(sorter.static_order())
+        except graphlib.CycleError as error:
+            cycle = error.args[1]
+            raise self._error(
+                PipelineGraphError(f"the steps form a cycle: {' -> '.join(cycle)}", step=cycle[0])
+            ) from None
+
+    def branch_owner(self) -> dict[str, tuple[str, str]]:
+        """Each step inside a condition branch: (condition step, "if" or "else")."""
+        owners: dict[str, tuple[str, str]] = {}
+        for step in self.steps.values():
+            if isinstance(step, ConditionStep):
+                for branch, names in (("if", step.if_steps), ("else", step.else_steps)):
+                    for name in names:
+                        owners[name] = (step.name, branch)
+        return owners
+
+    # -- checks ----------------------------------------------------------------------------
+    def validate(self, *, check_files: bool = True) -> Pipeline:
+        """Check names, references, branches, cycles and script files; raise the first problem found.
+
+        :param check_files: whether script files must exist (off when only the shape matters).
+        """
+        if not self.steps:
+            raise self._error(SpecError("a pipeline needs at least one step", field="steps"))
+        for step in self.steps.values():
+            self._validate_step(step, check_files=check_files)
+        self.topological_order()
+        return self
+
+    def _validate_step(self, step: Step, *, check_files: bool) -> None:
+        for dependency in step.depends_on:
+            if dependency not in self.steps:
+                raise self._error(
+                    PipelineGraphError(f"depends on unknown step {dependency!r}", step=step.name, field="depends_on")
+                )
+        for field_name, reference in step.references():
+            self._validate_reference(step, field_name, reference)
+        if isinstance(step, ConditionStep):
+            seen: dict[str, str] = {}
+            for branch, names in (("if_steps", step.if_steps), ("else_steps", step.else_steps)):
+                for name in names:
+                    if name not in self.steps:
+                        raise self._error(
+                            PipelineGraphError(f"unknown step {name!r} in {branch}", step=step.name, field=branch)
+                        )
+                    if name in seen:
+                        raise self._error(
+                            PipelineGraphError(
+                                f"step {name!r} is in both if_steps and else_steps", step=step.name, field=branch
+                            )
+                        )
+                    seen[name] = branch
+        owners: dict[str, str] = {}
+        for other in self.steps.values():
+            if isinstance(other, ConditionStep):
+                for name in other.if_steps + other.else_steps:
+                    if name == step.name:
+                        if name in owners and owners[name] != other.name:
+                            raise self._error(
+                                PipelineGraphError(
+                                    f"step is in branches of two condition steps ({owners[name]!r}, "
+                                    f"{other.name!r}); put it after one of them with depends_on instead",
+                                    step=step.name,
+                                )
+                            )
+                        owners[name] = other.name
+        names = step.output_names()
+        if len(set(names)) != len(names):
+            raise self._error(SpecError("duplicate output names", step=step.name, field="outputs"))
+        for property_file in step.property_files():
+            if property_file.output_name not in names:
+                raise self._error(
+                    SpecError(
+                        f"property file {property_file.name!r} is in unknown output {property_file.output_name!r}",
+                        step=step.name,
+                        field="property_files",
+                    )
+                )
+        if check_files:
+            for path in step.code_files():
+                if not path.is_file():
+                    raise self._error(SpecError(f"script file not found: {path}", step=step.name, field="code"))
+
+    def _validate_reference(self, step: Step, field_name: str, reference: Any) -> None:
+        if isinstance(reference, Parameter):
+            known = self.parameters.get(reference.name)
+            if known is None:
+                raise self._error(
+                    SpecError(f"unknown parameter {reference.name!r}", step=step.name, field=field_name)
+                )
+            return
+        if not isinstance(reference, (StepOutput, JsonGet)):
+            return
+        producer = self.steps.get(reference.step_name)
+        if producer is None:
+            raise self._error(
+                PipelineGraphError(
+                    f"reference to unknown step {reference.step_name!r}", step=step.name, field=field_name
+                )
+            )
+        if producer is step:
+            raise self._error(PipelineGraphError("a step cannot read its own output", step=step.name, field=field_name))
+        if isinstance(reference, StepOutput) and reference.output_name not in producer.output_names():
+            raise self._error(
+                SpecError(
+                    f"step {producer.name!r} has no output {reference.output_name!r} "
+                    f"(it has: {', '.join(producer.output_names()) or 'none'})",
+                    step=step.name,
+                    field=field_name,
+                )
+            )
+        if isinstance(reference, JsonGet):
+            names = [item.name for item in producer.property_files()]
+            if reference.property_file not in names:
+                raise self._error(
+                    SpecError(
+                        f"step {producer.name!r} has no property file {reference.property_file!r} "
+                        f"(it has: {', '.join(names) or 'none'})",
+                        step=step.name,
+                        field=field_name,
+                    )
+                )
+
+    # -- run time --------------------------------------------------------------------------
+    def resolve_parameters(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validated run-time values of all parameters (defaults for those not given)."""
+        return resolve_parameters(self.parameters, given or {})
+
+    def step_digests(self) -> dict[str, str]:
+        """Each step's definition digest (definition plus code file contents)."""
+        return {name: step.digest() for name, step in self.steps.items()}
+
+    def to_dag(self, **dag_kwargs: Any) -> DAG:
+        """Build the Airflow DAG (imports Airflow; see :mod:`airflow_provider_mlpipe.factory`)."""
+        from airflow_provider_mlpipe.factory import build_dag
+
+        return build_dag(self, **dag_kwargs)
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r}, steps={list(self.steps)!r})"
+
+
+def _collect_steps(steps: Iterable[Step]) -> list[Step]:
+    """The given steps plus those they name (branches, depends_on), each once, in a stable order."""
+    ordered: list[Step] = []
+    seen: set[int] = set()
+    pending = list(steps)
+    while pending:
+        step = pending.pop(0)
+        if not isinstance(step, Step):
+            raise SpecError(f"expected a step, got {step!r}", field="steps")
+        if id(step) in seen:
+            continue
+        seen.add(id(step))
+        ordered.append(step)
+        pending.extend(step.related_steps())
+    return ordered

@@ -1,0 +1,530 @@
+"""Steps, named as in SageMaker: ``ProcessingStep``, ``TrainingStep``, ``ConditionStep``, ``FailStep``,
+``RegisterModel``, plus ``FunctionStep`` for a plain Python callable.
+
+A step declares its outputs; ``step.output("name")`` is the reference another step passes as input.
+Data passes between steps through the artifact store, never through hand-written S3 code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from airflow_provider_mlpipe.exceptions import SpecError
+from airflow_provider_mlpipe.model.conditions import Condition
+from airflow_provider_mlpipe.model.expressions import (
+    Expression,
+    StepOutput,
+    iter_references,
+    to_canonical,
+)
+
+# Airflow's task_id alphabet, which also keeps a step name from escaping the artifact store's root.
+STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing step is tried again; mapped to Airflow's own task retries.
+
+    :param max_attempts: attempts in all, the first included (1 = no retry).
+    :param interval_seconds: wait before the first retry.
+    :param backoff_rate: each further wait is the previous one times this (1.0 = constant).
+    :param max_interval_seconds: the longest wait, if any.
+    """
+
+    max_attempts: int = 1
+    interval_seconds: float = 1.0
+    backoff_rate: float = 2.0
+    max_interval_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or isinstance(self.max_attempts, bool) or self.max_attempts < 1:
+            raise SpecError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}", field="retry")
+        if self.interval_seconds < 0:
+            raise SpecError("interval_seconds must be >= 0", field="retry")
+        if self.backoff_rate < 1:
+            raise SpecError("backoff_rate must be >= 1", field="retry")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_attempts": self.max_attempts,
+            "interval_seconds": self.interval_seconds,
+            "backoff_rate": self.backoff_rate,
+            "max_interval_seconds": self.max_interval_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class PropertyFile:
+    """A JSON file inside a step output, readable by ``JsonGet`` (SageMaker's ``PropertyFile``).
+
+    :param name: how ``JsonGet`` names it.
+    :param output_name: the output (directory) that holds the file.
+    :param path: the file's path inside that output.
+    """
+
+    name: str
+    output_name: str
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "output_name": self.output_name, "path": self.path}
+
+
+@dataclass(frozen=True)
+class ProcessingInput:
+    """A named input of a processing step, available to the script as a directory.
+
+    :param input_name: the name; the script finds the directory in ``MLPIPE_INPUT_<NAME>``.
+    :param source: a step output, or a path/URL (``data/x.csv``, ``file:///...``, ``s3://...``),
+        possibly from a parameter. Relative paths are relative to the pipeline's folder.
+    """
+
+    input_name: str
+    source: Any
+
+
+@dataclass(frozen=True)
+class ProcessingOutput:
+    """A named output directory of a processing step, collected as an artifact after the script ends.
+
+    :param output_name: the name; the script writes into ``MLPIPE_OUTPUT_<NAME>``.
+    """
+
+    output_name: str
+
+
+def _callable_name(function: Callable[..., Any] | str) -> str:
+    if isinstance(function, str):
+        return function
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+def _callable_source_digest(function: Callable[..., Any] | str) -> str | None:
+    if isinstance(function, str):
+        return None
+    try:
+        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+    except (OSError, TypeError):
+        return None
+
+
+class Step:
+    """The base of every step.
+
+    :param name: unique in the pipeline; becomes the Airflow task id.
+    :param depends_on: steps (or names) that must finish first although no output is passed.
+    :param retry_policy: retries on failure (``RetryPolicy``).
+    :param display_name: a label for the UI.
+    :param description: free text, shown as the task's documentation.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        depends_on: Sequence[Step | str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not STEP_NAME.match(name):
+            raise SpecError(
+                f"invalid step name {name!r}: use letters, digits, '_', '-', '.' (not first), at most 200",
+                step=str(name),
+                field="name",
+            )
+        self.name = name
+        self.depends_on = [getattr(item, "name", item) for item in (depends_on or [])]
+        self._depends_on_steps = [item for item in (depends_on or []) if isinstance(item, Step)]
+        self.retry_policy = retry_policy
+        self.display_name = display_name
+        self.description = description
+        self.base_dir: Path | None = None
+
+    # -- what the graph needs -------------------------------------------------------------
+    def output_names(self) -> list[str]:
+        """The outputs this step produces, by name."""
+        return []
+
+    def output(self, output_name: str) -> StepOutput:
+        """A reference to one of this step's outputs, to pass to another step."""
+        return StepOutput(self.name, output_name)
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        """Yield ``(field, value)`` for every value (literal or expression) the step reads at run time."""
+        return iter(())
+
+    def references(self) -> Iterator[tuple[str, Expression]]:
+        """Yield ``(field, reference)`` for every parameter, step output or JsonGet the step reads."""
+        for field_name, value in self.inputs():
+            references = value.references() if isinstance(value, Condition) else iter_references(value)
+            for reference in references:
+                yield field_name, reference
+
+    def related_steps(self) -> Iterator[Step]:
+        """Step objects this step names directly (for collecting a Python pipeline's steps)."""
+        yield from self._depends_on_steps
+
+    def property_files(self) -> list[PropertyFile]:
+        return []
+
+    def code_files(self) -> list[Path]:
+        """Files the step runs; they must exist, and their content is part of the step's digest."""
+        return []
+
+    # -- digests --------------------------------------------------------------------------
+    def definition(self) -> dict[str, Any]:
+        """The canonical definition, compared between runs (selective execution, caching)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "depends_on": sorted(self.depends_on),
+            "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
+            **self._definition_fields(),
+        }
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {}
+
+    def digest(self) -> str:
+        """sha256 of the definition and of the content of every code file."""
+        hasher = hashlib.sha256(json.dumps(self.definition(), sort_keys=True, default=str).encode())
+        for path in self.code_files():
+            hasher.update(str(path.name).encode())
+            hasher.update(path.read_bytes() if path.is_file() else b"<missing>")
+        return "sha256:" + hasher.hexdigest()
+
+    def resolve_path(self, path: str) -> Path:
+        """A path relative to the pipeline's folder, as an absolute path."""
+        candidate = Path(path).expanduser()
+        if not candidate.is_absolute() and self.base_dir is not None:
+            candidate = self.base_dir / candidate
+        return candidate
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class FunctionStep(Step):
+    """Runs a Python callable on the worker; its return value becomes the step's outputs.
+
+    :param function: the callable, or ``"package.module:function"``.
+    :param arguments: keyword arguments: literals, parameters, other steps' outputs, expressions.
+    :param outputs: output names. One name: the whole return value. Several: the callable returns a
+        tuple of that length or a dict with those keys.
+    :param allow_pickle: whether inputs stored as pickles may be unpickled for this step.
+    """
+
+    kind = "function"
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[..., Any] | str,
+        arguments: Mapping[str, Any] | None = None,
+        outputs: Sequence[str] = ("result",),
+        allow_pickle: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        if not callable(function) and not (isinstance(function, str) and ":" in function):
+            raise SpecError(
+                f"function must be a callable or 'module:attribute', got {function!r}",
+                step=name,
+                field="function",
+            )
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self.outputs = list(outputs)
+        self.allow_pickle = allow_pickle
+
+    def output_names(self) -> list[str]:
+        return list(self.outputs)
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        return ((f"arguments.{key}", value) for key, value in self.arguments.items())
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {
+            "function": _callable_name(self.function),
+            "function_source": _callable_source_digest(self.function),
+            "arguments": to_canonical(self.arguments),
+            "outputs": self.outputs,
+            "allow_pickle": self.allow_pickle,
+        }
+
+
+class ProcessingStep(Step):
+    """Runs a script as a subprocess with named input and output directories (SageMaker's contract).
+
+    :param code: the script, relative to the pipeline's folder.
+    :param inputs: ``ProcessingInput`` items; each is a directory ``MLPIPE_INPUT_<NAME>``.
+    :param outputs: ``ProcessingOutput`` items; each is an empty directory ``MLPIPE_OUTPUT_<NAME>``
+        collected as a directory artifact when the script exits 0.
+    :param job_arguments: command-line arguments; expressions are rendered as text.
+    :param env: extra environment variables; expressions are rendered as text.
+    :param command: the interpreter, default the worker's Python.
+    :param property_files: JSON files inside outputs that ``JsonGet`` may read.
+    """
+
+    kind = "processing"
+
+    def __init__(
+        self,
+        name: str,
+        code: str,
+        inputs: Sequence[ProcessingInput] | None = None,
+        outputs: Sequence[ProcessingOutput] | None = None,
+        job_arguments: Sequence[Any] | None = None,
+        env: Mapping[str, Any] | None = None,
+        command: Sequence[str] | None = None,
+        property_files: Sequence[PropertyFile] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        self.code = code
+        self.processing_inputs = list(inputs or [])
+        self.processing_outputs = list(outputs or [])
+        self.job_arguments = list(job_arguments or [])
+        self.env = dict(env or {})
+        self.command = list(command) if command else None
+        self._property_files = list(property_files or [])
+
+    def output_names(self) -> list[str]:
+        return [output.output_name for output in self.processing_outputs]
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        yield from ((f"inputs.{item.input_name}", item.source) for item in self.processing_inputs)
+        yield from ((f"job_arguments[{index}]", value) for index, value in enumerate(self.job_arguments))
+        yield from ((f"env.{key}", value) for key, value in self.env.items())
+
+    def property_files(self) -> list[PropertyFile]:
+        return list(self._property_files)
+
+    def code_files(self) -> list[Path]:
+        return [self.resolve_path(self.code)]
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "inputs": {item.input_name: to_canonical(item.source) for item in self.processing_inputs},
+            "outputs": self.output_names(),
+            "job_arguments": to_canonical(self.job_arguments),
+            "env": to_canonical(self.env),
+            "command": self.command,
+            "property_files": [item.to_dict() for item in self._property_files],
+        }
+
+
+class TrainingStep(Step):
+    """Trains a model: a script (SageMaker script mode) or a callable, with hyperparameters and channels.
+
+    Outputs: ``model`` (the model directory) and ``metrics`` (a JSON dict, empty if none written).
+
+    Script contract: channels in ``SM_CHANNEL_<NAME>``, write the model into ``SM_MODEL_DIR`` and
+    metrics as ``metrics.json`` into ``SM_OUTPUT_DATA_DIR``; hyperparameters come as ``--name value``
+    arguments and as JSON in ``SM_HPS``. Callable contract:
+    ``function(hyperparameters: dict, channels: dict[str, Path], model_dir: Path) -> dict | None``
+    (the returned dict is the metrics).
+
+    :param code: the training script, relative to the pipeline's folder (or give ``function``).
+    :param function: a callable or ``"module:function"`` (or give ``code``).
+    :param hyperparameters: name to value; expressions allowed.
+    :param inputs: channel name to a step output or a path/URL.
+    :param command: the interpreter for ``code``, default the worker's Python.
+    :param env: extra environment variables for the script.
+    """
+
+    kind = "training"
+
+    def __init__(
+        self,
+        name: str,
+        code: str | None = None,
+        function: Callable[..., Any] | str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        command: Sequence[str] | None = None,
+        env: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        if (code is None) == (function is None):
+            raise SpecError("give exactly one of 'code' and 'function'", step=name, field="code")
+        self.code = code
+        self.function = function
+        self.hyperparameters = dict(hyperparameters or {})
+        self.channels = dict(inputs or {})
+        self.command = list(command) if command else None
+        self.env = dict(env or {})
+
+    def output_names(self) -> list[str]:
+        return ["model", "metrics"]
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        yield from ((f"hyperparameters.{key}", value) for key, value in self.hyperparameters.items())
+        yield from ((f"inputs.{key}", value) for key, value in self.channels.items())
+        yield from ((f"env.{key}", value) for key, value in self.env.items())
+
+    def code_files(self) -> list[Path]:
+        return [self.resolve_path(self.code)] if self.code else []
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "function": _callable_name(self.function) if self.function else None,
+            "function_source": _callable_source_digest(self.function) if self.function else None,
+            "hyperparameters": to_canonical(self.hyperparameters),
+            "inputs": to_canonical(self.channels),
+            "command": self.command,
+            "env": to_canonical(self.env),
+        }
+
+
+class ConditionStep(Step):
+    """Evaluates conditions (all must hold) and runs ``if_steps`` or ``else_steps``.
+
+    Output: ``outcome`` (bool). Steps after both branches may rejoin: a step runs when none of its
+    upstream steps failed and at least one ran. Condition steps may sit inside branches (nesting).
+
+    :param conditions: a list of conditions, all of which must hold.
+    :param if_steps: steps (or names) run when they hold.
+    :param else_steps: steps (or names) run otherwise.
+    """
+
+    kind = "condition"
+
+    def __init__(
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        if_steps: Sequence[Step | str] | None = None,
+        else_steps: Sequence[Step | str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        if not conditions:
+            raise SpecError("a condition step needs at least one condition", step=name, field="conditions")
+        for condition in conditions:
+            if not isinstance(condition, Condition):
+                raise SpecError(
+                    f"expected a condition, got {condition!r}", step=name, field="conditions"
+                )
+        self.conditions = list(conditions)
+        self._if_steps = list(if_steps or [])
+        self._else_steps = list(else_steps or [])
+        self.if_steps = [getattr(item, "name", item) for item in self._if_steps]
+        self.else_steps = [getattr(item, "name", item) for item in self._else_steps]
+
+    def output_names(self) -> list[str]:
+        return ["outcome"]
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        return ((f"conditions[{index}]", value) for index, value in enumerate(self.conditions))
+
+    def related_steps(self) -> Iterator[Step]:
+        yield from super().related_steps()
+        yield from (item for item in self._if_steps + self._else_steps if isinstance(item, Step))
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {
+            "conditions": [condition.to_dict() for condition in self.conditions],
+            "if_steps": self.if_steps,
+            "else_steps": self.else_steps,
+        }
+
+
+class FailStep(Step):
+    """Stops the run as failed with a message; the message may hold expressions (``Join``, JsonGet).
+
+    :param error_message: text or an expression.
+    """
+
+    kind = "fail"
+
+    def __init__(self, name: str, error_message: Any = "", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.error_message = error_message
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        return iter((("error_message", self.error_message),))
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {"error_message": to_canonical(self.error_message)}
+
+
+class RegisterModel(Step):
+    """Records a model version in the model registry (by default kept in the artifact store).
+
+    Output: ``model_package`` (group, version, approval status).
+
+    :param model_data: the model artifact, e.g. ``train.output("model")``.
+    :param model_package_group_name: the registry group.
+    :param approval_status: ``PendingManualApproval`` (default), ``Approved`` or ``Rejected``.
+    :param model_metrics: metrics to keep with the version, e.g. a ``JsonGet`` of the evaluation.
+    :param description: free text kept with the version.
+    :param metadata: extra key/values kept with the version.
+    """
+
+    kind = "register_model"
+
+    def __init__(
+        self,
+        name: str,
+        model_data: Any,
+        model_package_group_name: Any,
+        approval_status: Any = "PendingManualApproval",
+        model_metrics: Any = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, description=description, **kwargs)
+        if isinstance(approval_status, str) and approval_status not in APPROVAL_STATUSES:
+            raise SpecError(
+                f"approval_status must be one of {', '.join(APPROVAL_STATUSES)}, got {approval_status!r}",
+                step=name,
+                field="approval_status",
+            )
+        self.model_data = model_data
+        self.model_package_group_name = model_package_group_name
+        self.approval_status = approval_status
+        self.model_metrics = model_metrics
+        self.metadata = dict(metadata or {})
+
+    def output_names(self) -> list[str]:
+        return ["model_package"]
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        yield "model_data", self.model_data
+        yield "model_package_group_name", self.model_package_group_name
+        yield "approval_status", self.approval_status
+        yield "model_metrics", self.model_metrics
+        yield from ((f"metadata.{key}", value) for key, value in self.metadata.items())
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {
+            "model_data": to_canonical(self.model_data),
+            "model_package_group_name": to_canonical(self.model_package_group_name),
+            "approval_status": to_canonical(self.approval_status),
+            "model_metrics": to_canonical(self.model_metrics),
+            "metadata": to_canonical(self.metadata),
+        }
+
+
+STEP_KINDS: dict[str, type[Step]] = {
+    cls.kind: cls
+    for cls in (FunctionStep, ProcessingStep, TrainingStep, ConditionStep, FailStep, RegisterModel)
+}
