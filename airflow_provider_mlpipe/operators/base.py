@@ -1,0 +1,297 @@
+"""The base of every step operator: resolve inputs, run the step, write outputs, return references.
+
+A step's XCom ``return_value`` is a small record (the step's kind and digest, and a reference per
+output: URI, digest, type, size); the data itself is in the artifact store. Downstream steps read
+the records of their upstream steps and load the values they need from the store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidationError, StepExecutionError
+from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
+from airflow_provider_mlpipe.model.pipeline import Pipeline
+from airflow_provider_mlpipe.model.steps import Step
+from airflow_provider_mlpipe.settings import artifact_store_for
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
+    from airflow_provider_mlpipe.artifacts.store import ArtifactStore
+
+# Keys of dag_run.conf that are not pipeline parameters.
+RESERVED_CONF_KEYS = frozenset({"selective_execution"})
+RECORD_VERSION = 1
+
+
+def step_record(step: Step, outputs: Mapping[str, ArtifactRef], metadata: Mapping[str, Any] | None = None) -> dict:
+    """The XCom ``return_value`` of a step: references only, never data."""
+    return {
+        "mlpipe": RECORD_VERSION,
+        "step": step.name,
+        "kind": step.kind,
+        "digest": step.digest(),
+        "outputs": {name: ref.to_dict() for name, ref in outputs.items()},
+        "metadata": dict(metadata or {}),
+    }
+
+
+class StepRuntime:
+    """What a step sees while it runs: parameter values, upstream outputs, property files.
+
+    Implements the model's ``EvaluationContext``. Upstream records are read from XCom once each.
+
+    :param operator: the running operator.
+    :param context: the Airflow task context.
+    """
+
+    def __init__(self, operator: MlpipeStepOperator, context: Context) -> None:
+        self.operator = operator
+        self.pipeline = operator.pipeline
+        self.step = operator.step
+        self.context = context
+        self.store: ArtifactStore = artifact_store_for(self.pipeline)
+        self._records: dict[str, dict] = {}
+        self._property_files: dict[tuple[str, str], Any] = {}
+        self.parameters = self._resolve_parameters()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"mlpipe-{self.step.name}-"))
+
+    def _resolve_parameters(self) -> dict[str, Any]:
+        dag_run = self.context.get("dag_run")
+        conf = dict(getattr(dag_run, "conf", None) or {})
+        given = {key: value for key, value in conf.items() if key not in RESERVED_CONF_KEYS}
+        try:
+            return self.pipeline.resolve_parameters(given)
+        except ParameterValidationError as error:
+            raise ParameterValidationError(f"pipeline {self.pipeline.name!r}: {error}") from None
+
+    # -- EvaluationContext -----------------------------------------------------------------
+    def parameter(self, name: str) -> Any:
+        try:
+            return self.parameters[name]
+        except KeyError:
+            raise ExpressionError(f"unknown parameter {name!r}") from None
+
+    def record(self, step_name: str) -> dict:
+        """The XCom record of an upstream step; skips this step if that one did not run."""
+        if step_name not in self._records:
+            record = self.context["ti"].xcom_pull(task_ids=step_name, key="return_value")
+            if not isinstance(record, Mapping) or "outputs" not in record:
+                raise AirflowSkipException(
+                    f"step {self.step.name!r} reads step {step_name!r}, which did not run in this execution "
+                    "(it is in a branch that was not taken)"
+                )
+            self._records[step_name] = dict(record)
+        return self._records[step_name]
+
+    def output_ref(self, step_name: str, output_name: str) -> ArtifactRef:
+        """The artifact reference of an upstream output."""
+        from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
+
+        outputs = self.record(step_name)["outputs"]
+        if output_name not in outputs:
+            raise StepExecutionError(
+                f"step {step_name!r} produced no output {output_name!r} (it produced: {', '.join(outputs)})"
+            )
+        return ArtifactRef.from_dict(outputs[output_name])
+
+    def step_output(self, step_name: str, output_name: str) -> Any:
+        from airflow_provider_mlpipe.artifacts.serializers import load_value
+
+        ref = self.output_ref(step_name, output_name)
+        return load_value(
+            self.store, ref, allow_pickle=self.operator.allow_pickle, workdir=self.workdir / "inputs"
+        )
+
+    def property_file(self, step_name: str, property_file: str) -> Any:
+        import json
+
+        key = (step_name, property_file)
+        if key not in self._property_files:
+            producer = self.pipeline.step(step_name)
+            declared = {item.name: item for item in producer.property_files()}[property_file]
+            directory = self.step_output(step_name, declared.output_name)
+            path = Path(directory) / declared.path
+            try:
+                self._property_files[key] = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                raise ExpressionError(
+                    f"property file {property_file!r} ({declared.path} in output {declared.output_name!r} "
+                    f"of step {step_name!r}) could not be read: {error}"
+                ) from None
+        return self._property_files[key]
+
+    def execution_variable(self, name: str) -> Any:
+        if name == "pipeline_name":
+            return self.pipeline.name
+        if name == "execution_id":
+            return self.context["run_id"]
+        dag_run = self.context.get("dag_run")
+        start = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+        return start.isoformat() if start is not None else None
+
+    # -- helpers for steps -----------------------------------------------------------------
+    def evaluate(self, value: Any) -> Any:
+        """Evaluate a literal or expression (lists and dicts item by item)."""
+        return evaluate_value(value, self)
+
+    def stage_input(self, source: Any, destination: Path) -> Path:
+        """Put an input's content into the directory ``destination`` and return it.
+
+        :param source: a step output (materialised from the store), or a path/URL, possibly an expression.
+        :param destination: a directory to create and fill.
+        """
+        from airflow_provider_mlpipe.artifacts.serializers import materialize
+
+        destination.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, StepOutput):
+            materialize(self.store, self.output_ref(source.step_name, source.output_name), destination)
+            return destination
+        location = self.evaluate(source)
+        if not isinstance(location, str):
+            raise StepExecutionError(f"an input must be a step output or a path/URL, got {location!r}")
+        stage_location(location, destination, base_dir=self.step.base_dir)
+        return destination
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def stage_location(location: str, destination: Path, *, base_dir: Path | None) -> None:
+    """Copy a local file/folder or an S3 object/prefix into ``destination`` (a directory)."""
+    if location.startswith("s3://"):
+        _stage_s3(location, destination)
+        return
+    path = Path(location.removeprefix("file://")).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.is_dir():
+        shutil.copytree(path, destination, dirs_exist_ok=True)
+    elif path.is_file():
+        shutil.copy2(path, destination / path.name)
+    else:
+        raise StepExecutionError(f"input {location!r} not found (looked at {path})")
+
+
+def _stage_s3(url: str, destination: Path) -> None:
+    import boto3
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    client = boto3.client("s3")
+    paginator = client.get_paginator("list_objects_v2")
+    found = False
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            relative = key[len(prefix) :].lstrip("/") or Path(key).name
+            if ".." in Path(relative).parts:
+                continue
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, key, str(target))
+            found = True
+    if not found:
+        raise StepExecutionError(f"input {url!r}: no object found under that prefix")
+
+
+class MlpipeStepOperator(BaseOperator):
+    """Runs one pipeline step. Subclasses implement :meth:`run_step` for one step kind.
+
+    :param pipeline: the pipeline the step belongs to.
+    :param step: the step to run; its name is the task id.
+    """
+
+    ui_color = "#e8f1fb"
+    step_kind: ClassVar[str] = ""
+
+    def __init__(self, *, pipeline: Pipeline, step: Step, **kwargs: Any) -> None:
+        policy = step.retry_policy
+        if policy is not None:
+            kwargs.setdefault("retries", policy.max_attempts - 1)
+            kwargs.setdefault("retry_delay", policy.interval_seconds)
+            kwargs.setdefault("retry_exponential_backoff", policy.backoff_rate if policy.backoff_rate > 1 else 0)
+            if policy.max_interval_seconds is not None:
+                kwargs.setdefault("max_retry_delay", policy.max_interval_seconds)
+        # A step after a condition runs when none of its upstream steps failed and at least one ran:
+        # this is what lets branches rejoin. A step whose *data* comes from a skipped step skips itself.
+        kwargs.setdefault("trigger_rule", TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        if step.description:
+            kwargs.setdefault("doc_md", step.description)
+        super().__init__(task_id=step.name, **kwargs)
+        self.pipeline = pipeline
+        self.step = step
+
+    @property
+    def allow_pickle(self) -> bool:
+        return bool(getattr(self.step, "allow_pickle", False))
+
+    def execute(self, context: Context) -> dict:
+        started = time.perf_counter()
+        runtime = StepRuntime(self, context)
+        try:
+            values, metadata = self.run_step(runtime)
+            outputs = self.save_outputs(runtime, values)
+        finally:
+            runtime.cleanup()
+        self.log.info(
+            "Step %s (%s) done in %.3f s; outputs: %s",
+            self.step.name,
+            self.step.kind,
+            time.perf_counter() - started,
+            ", ".join(f"{name}={ref.digest[:19]}" for name, ref in outputs.items()) or "none",
+        )
+        return step_record(self.step, outputs, metadata)
+
+    def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run the step; return (output name -> value or Path, metadata for the record)."""
+        raise NotImplementedError
+
+    def save_outputs(self, runtime: StepRuntime, values: Mapping[str, Any]) -> dict[str, ArtifactRef]:
+        from airflow_provider_mlpipe.artifacts.serializers import save_value
+
+        declared = self.step.output_names()
+        missing = [name for name in declared if name not in values]
+        if missing:
+            raise StepExecutionError(f"step {self.step.name!r} did not produce output(s) {', '.join(missing)}")
+        return {name: save_value(runtime.store, values[name]) for name in declared}
+
+
+def env_name(name: str) -> str:
+    """``train-data`` -> ``TRAIN_DATA``: an input or output name as an environment variable suffix."""
+    return "".join(char if char.isalnum() else "_" for char in name).upper()
+
+
+def run_script(
+    operator: BaseOperator, command: list[str], *, env: Mapping[str, str], cwd: Path
+) -> None:
+    """Run a step's script, streaming its output to the task log; non-zero exit fails the step."""
+    import subprocess
+
+    operator.log.info("Running: %s", " ".join(command))
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            operator.log.info("%s", line.rstrip())
+        code = process.wait()
+    if code != 0:
+        raise StepExecutionError(f"{' '.join(command)} exited with code {code}")

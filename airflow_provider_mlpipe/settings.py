@@ -1,0 +1,42 @@
+"""Provider settings read from Airflow's configuration (``[mlpipe]`` section or ``AIRFLOW__MLPIPE__*``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.artifacts.store import ArtifactStore
+    from airflow_provider_mlpipe.model.pipeline import Pipeline
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
+
+
+def default_artifact_store_url() -> str:
+    """``[mlpipe] artifact_store``; by default the folder ``$AIRFLOW_HOME/mlpipe/artifacts``."""
+    configured = os.environ.get("AIRFLOW__MLPIPE__ARTIFACT_STORE")
+    if configured is None:
+        try:
+            from airflow.sdk.configuration import conf
+
+            configured = conf.get("mlpipe", "artifact_store", fallback="")
+        except ImportError:  # the model and CLI also work without the Task SDK
+            configured = ""
+    return configured or str(airflow_home() / "mlpipe" / "artifacts")
+
+
+@lru_cache(maxsize=16)
+def _store(url: str) -> ArtifactStore:
+    from airflow_provider_mlpipe.artifacts.store import store_from_url
+
+    return store_from_url(url)
+
+
+def artifact_store_for(pipeline: Pipeline | None = None) -> ArtifactStore:
+    """The artifact store of ``pipeline`` (its own ``artifact_store`` if set, else the provider's)."""
+    url = (pipeline.artifact_store if pipeline is not None else None) or default_artifact_store_url()
+    return _store(str(url))
