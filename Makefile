@@ -1,0 +1,37 @@
+# The two commands of the README: `make example` and `make test`. Both set up .venv first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+# The example runs on the embedded default: SQLite in .airflow-home, artifacts in a local folder.
+EXAMPLE_ENV := AIRFLOW_HOME=$(CURDIR)/.airflow-home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__MLPIPE__ARTIFACT_STORE=$(CURDIR)/.airflow-home/mlpipe/artifacts
+
+.PHONY: setup example test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[examples,dev]"
+	touch $@
+
+example: setup
+	$(EXAMPLE_ENV) $(BIN)/mlpipe validate dags/abalone.pipeline.yaml dags/abalone_python.py
+	$(EXAMPLE_ENV) $(BIN)/mlpipe run abalone
+	$(EXAMPLE_ENV) $(BIN)/mlpipe models list abalone
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/bench_factory.py
+	$(BIN)/python bench/bench_step_overhead.py
+
+clean:
+	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache
