@@ -1,0 +1,30 @@
+"""Provider metadata for Airflow's providers manager. Imports nothing heavy: Airflow calls it at start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-mlpipe",
+        "name": "MLPipe",
+        "description": "SageMaker-style ML pipelines (typed parameters, steps, conditions, artifacts, "
+        "model registry) as Airflow DAGs.",
+        "versions": ["0.1.0"],
+        "config": {
+            "mlpipe": {
+                "description": "Settings of airflow-provider-mlpipe.",
+                "options": {
+                    "artifact_store": {
+                        "description": "Root of the artifact store: a folder, file:// URL or s3://bucket/prefix. "
+                        "Empty: $AIRFLOW_HOME/mlpipe/artifacts.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/mlpipe",
+                        "default": "",
+                    }
+                },
+            }
+        },
+    }
