@@ -1,0 +1,94 @@
+"""A step's own overhead beyond Airflow's task start, for a no-op step.
+
+Runs, with ``dag.test()`` on a throw-away SQLite DB, a chain of N no-op function steps (each takes the
+previous step's output, so inputs are resolved and outputs written) and the same chain of plain
+``PythonOperator`` tasks passing the value by XCom. The difference per task is what the provider adds:
+resolving inputs from the artifact store, writing outputs, the step record. Goal: under 50 ms.
+Run: ``python bench/bench_step_overhead.py [--steps 20] [--repeat 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+HOME = Path(tempfile.mkdtemp(prefix="mlpipe-bench-home-"))
+os.environ["AIRFLOW_HOME"] = str(HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(HOME / "dags")
+os.environ["AIRFLOW__MLPIPE__ARTIFACT_STORE"] = str(HOME / "artifacts")
+(HOME / "dags").mkdir()
+
+
+def noop(value: int = 0) -> int:
+    return value + 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG
+
+    from airflow_provider_mlpipe.factory import build_dag
+    from airflow_provider_mlpipe.local_runner import ensure_database, run_dag_locally
+    from airflow_provider_mlpipe.model import FunctionStep, Pipeline
+
+    ensure_database()
+
+    def mlpipe_dag(index: int):
+        steps = [FunctionStep("s00", function=noop, arguments={"value": 0})]
+        for position in range(1, args.steps):
+            steps.append(
+                FunctionStep(f"s{position:02d}", function=noop, arguments={"value": steps[-1].output("result")})
+            )
+        return build_dag(Pipeline(f"bench_mlpipe_{index}", [], steps))
+
+    def plain_dag(index: int):
+        with DAG(f"bench_plain_{index}", schedule=None) as dag:
+            previous = PythonOperator(task_id="s00", python_callable=noop, op_kwargs={"value": 0})
+            for position in range(1, args.steps):
+                task = PythonOperator(
+                    task_id=f"s{position:02d}",
+                    python_callable=noop,
+                    op_kwargs={"value": f"{{{{ ti.xcom_pull(task_ids='s{position - 1:02d}') }}}}"},
+                )
+                previous >> task
+                previous = task
+        return dag
+
+    def per_task(build, index: int) -> tuple[float, list[float]]:
+        dag = build(index)
+        started = time.perf_counter()
+        result = run_dag_locally(dag)
+        elapsed = time.perf_counter() - started
+        assert result.state == "success", result
+        durations = [task.duration for task in result.tasks if task.duration is not None]
+        return elapsed / args.steps, durations
+
+    plain, mlpipe, plain_durations, mlpipe_durations = [], [], [], []
+    for index in range(args.repeat):
+        wall, durations = per_task(plain_dag, index)
+        plain.append(wall)
+        plain_durations += durations
+        wall, durations = per_task(mlpipe_dag, index)
+        mlpipe.append(wall)
+        mlpipe_durations += durations
+
+    plain_ms = statistics.median(plain) * 1000
+    mlpipe_ms = statistics.median(mlpipe) * 1000
+    print(f"chain of {args.steps} no-op tasks, dag.test(), median of {args.repeat} runs")
+    print(f"PythonOperator: {plain_ms:.1f} ms per task (task duration median {statistics.median(plain_durations) * 1000:.1f} ms)")
+    print(f"mlpipe FunctionStep: {mlpipe_ms:.1f} ms per task (task duration median {statistics.median(mlpipe_durations) * 1000:.1f} ms)")
+    print(f"step overhead beyond Airflow's task start: {mlpipe_ms - plain_ms:.1f} ms per step (goal < 50 ms)")
+
+
+if __name__ == "__main__":
+    main()
