@@ -91,8 +91,14 @@ class Expression(ABC):
     def __floordiv__(self, other: Any) -> BinaryOperation:
         return self._binary("//", other)
 
+    def __rfloordiv__(self, other: Any) -> BinaryOperation:
+        return self._binary("//", other, reflected=True)
+
     def __mod__(self, other: Any) -> BinaryOperation:
         return self._binary("%", other)
+
+    def __rmod__(self, other: Any) -> BinaryOperation:
+        return self._binary("%", other, reflected=True)
 
 
 def iter_references(value: Any) -> Iterator[Expression]:
@@ -128,6 +134,9 @@ def to_canonical(value: Any) -> Any:
         return {str(key): to_canonical(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_canonical(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        # Set order depends on the process's hash seed; a digest must not.
+        return sorted((to_canonical(item) for item in value), key=repr)
     return value
 
 
@@ -187,7 +196,9 @@ class ExecutionVariables:
     START_DATETIME = ExecutionVariable("start_datetime")
 
 
-_PATH_TOKEN = re.compile(r"\s*(?:\.?([A-Za-z_][\w-]*)|\[\s*(\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\])")
+_PATH_TOKEN = re.compile(
+    r"\s*(?:\.?([A-Za-z_][\w-]*)|\[\s*(\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\])"
+)
 
 
 def parse_json_path(path: str) -> list[str | int]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from airflow_provider_mlpipe.exceptions import ParameterValidationError, SpecError
-from airflow_provider_mlpipe.model.expressions import EvaluationContext, Expression, Reference
+from airflow_provider_mlpipe.model.expressions import EvaluationContext, Reference
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -35,7 +35,7 @@ class Parameter(Reference):
         enum_values: list[Any] | None = None,
         description: str | None = None,
     ) -> None:
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise SpecError(
                 f"invalid parameter name {name!r}: use a letter or _ then letters, digits or _",
                 field="parameters",
@@ -169,9 +169,9 @@ class ParameterBoolean(Parameter):
     def parse_text(self, text: str) -> Any:
         lowered = text.strip().lower()
         if lowered in ("true", "1", "yes"):
-            return True
+            return self.coerce(True)
         if lowered in ("false", "0", "no"):
-            return False
+            return self.coerce(False)
         raise ParameterValidationError(f"parameter {self.name!r} expects boolean, got {text!r}")
 
 

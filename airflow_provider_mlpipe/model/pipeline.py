@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
 from airflow_provider_mlpipe.model.expressions import JsonGet, StepOutput
 from airflow_provider_mlpipe.model.parameters import Parameter, resolve_parameters
-from airflow_provider_mlpipe.model.steps import ConditionStep, Step
+from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -56,7 +56,7 @@ class Pipeline:
     ) -> None:
         self.source_file = source_file
         self.locations = dict(locations or {})
-        if not isinstance(name, str) or not PIPELINE_NAME.match(name):
+        if not isinstance(name, str) or not PIPELINE_NAME.fullmatch(name):
             raise self._error(
                 SpecError(f"invalid pipeline name {name!r}: use letters, digits, '_', '-', '.'", field="name")
             )
@@ -153,7 +153,9 @@ class Pipeline:
         for dependency in step.depends_on:
             if dependency not in self.steps:
                 raise self._error(
-                    PipelineGraphError(f"depends on unknown step {dependency!r}", step=step.name, field="depends_on")
+                    PipelineGraphError(
+                        f"depends on unknown step {dependency!r}", step=step.name, field="depends_on"
+                    )
                 )
         for field_name, reference in step.references():
             self._validate_reference(step, field_name, reference)
@@ -163,13 +165,18 @@ class Pipeline:
                 for name in names:
                     if name not in self.steps:
                         raise self._error(
-                            PipelineGraphError(f"unknown step {name!r} in {branch}", step=step.name, field=branch)
+                            PipelineGraphError(
+                                f"unknown step {name!r} in {branch}", step=step.name, field=branch
+                            )
                         )
                     if name in seen:
+                        where = (
+                            "twice in " + branch
+                            if seen[name] == branch
+                            else "in both if_steps and else_steps"
+                        )
                         raise self._error(
-                            PipelineGraphError(
-                                f"step {name!r} is in both if_steps and else_steps", step=step.name, field=branch
-                            )
+                            PipelineGraphError(f"step {name!r} is {where}", step=step.name, field=branch)
                         )
                     seen[name] = branch
         owners: dict[str, str] = {}
@@ -189,6 +196,16 @@ class Pipeline:
         names = step.output_names()
         if len(set(names)) != len(names):
             raise self._error(SpecError("duplicate output names", step=step.name, field="outputs"))
+        for field_name, io_names in (("outputs", names), ("inputs", step.input_names())):
+            for io_name in io_names:
+                if not isinstance(io_name, str) or not IO_NAME.fullmatch(io_name):
+                    raise self._error(
+                        SpecError(
+                            f"invalid name {io_name!r}: use a letter or _ then letters, digits, _ or -",
+                            step=step.name,
+                            field=field_name,
+                        )
+                    )
         for property_file in step.property_files():
             if property_file.output_name not in names:
                 raise self._error(
@@ -201,7 +218,9 @@ class Pipeline:
         if check_files:
             for path in step.code_files():
                 if not path.is_file():
-                    raise self._error(SpecError(f"script file not found: {path}", step=step.name, field="code"))
+                    raise self._error(
+                        SpecError(f"script file not found: {path}", step=step.name, field="code")
+                    )
 
     def _validate_reference(self, step: Step, field_name: str, reference: Any) -> None:
         if isinstance(reference, Parameter):
@@ -221,7 +240,9 @@ class Pipeline:
                 )
             )
         if producer is step:
-            raise self._error(PipelineGraphError("a step cannot read its own output", step=step.name, field=field_name))
+            raise self._error(
+                PipelineGraphError("a step cannot read its own output", step=step.name, field=field_name)
+            )
         if isinstance(reference, StepOutput) and reference.output_name not in producer.output_names():
             raise self._error(
                 SpecError(

@@ -27,7 +27,8 @@ from airflow_provider_mlpipe.model.expressions import (
 
 # Airflow's task_id alphabet, which also keeps a step name from escaping the artifact store's root.
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Input, output and channel names become folder names and environment variable suffixes.
+IO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 
@@ -47,12 +48,26 @@ class RetryPolicy:
     max_interval_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or isinstance(self.max_attempts, bool) or self.max_attempts < 1:
+        if (
+            not isinstance(self.max_attempts, int)
+            or isinstance(self.max_attempts, bool)
+            or self.max_attempts < 1
+        ):
             raise SpecError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}", field="retry")
+        for name in ("interval_seconds", "backoff_rate", "max_interval_seconds"):
+            value = getattr(self, name)
+            if value is None and name == "max_interval_seconds":
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise SpecError(f"{name} must be a number of seconds, got {value!r}", field=f"retry.{name}")
         if self.interval_seconds < 0:
-            raise SpecError("interval_seconds must be >= 0", field="retry")
+            raise SpecError("interval_seconds must be >= 0", field="retry.interval_seconds")
         if self.backoff_rate < 1:
-            raise SpecError("backoff_rate must be >= 1", field="retry")
+            raise SpecError("backoff_rate must be >= 1", field="retry.backoff_rate")
+        if self.max_interval_seconds is not None and self.max_interval_seconds < self.interval_seconds:
+            raise SpecError(
+                "max_interval_seconds must be >= interval_seconds", field="retry.max_interval_seconds"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +124,30 @@ def _callable_name(function: Callable[..., Any] | str) -> str:
     return f"{function.__module__}:{function.__qualname__}"
 
 
+def check_function(function: Any, *, step: str) -> None:
+    """A step's function is a callable or ``"module:attribute"`` / ``"file.py:attribute"``."""
+    if callable(function):
+        return
+    if isinstance(function, str):
+        module, _, attribute = function.partition(":")
+        if module.strip() and attribute.strip():
+            return
+    raise SpecError(
+        f"function must be a callable or 'module:attribute' (or 'file.py:attribute'), got {function!r}",
+        step=step,
+        field="function",
+    )
+
+
+def _function_file(function: Any) -> str | None:
+    """The file of a ``"file.py:attribute"`` function, whose content belongs in the step's digest."""
+    if isinstance(function, str):
+        module = function.partition(":")[0]
+        if module.endswith(".py"):
+            return module
+    return None
+
+
 def _callable_source_digest(function: Callable[..., Any] | str) -> str | None:
     if isinstance(function, str):
         return None
@@ -116,6 +155,11 @@ def _callable_source_digest(function: Callable[..., Any] | str) -> str | None:
         return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
     except (OSError, TypeError):
         return None
+
+
+def _step_name(item: Any) -> str:
+    """A step given as a step object or by name."""
+    return item.name if isinstance(item, Step) else item
 
 
 class Step:
@@ -139,14 +183,14 @@ class Step:
         display_name: str | None = None,
         description: str | None = None,
     ) -> None:
-        if not isinstance(name, str) or not STEP_NAME.match(name):
+        if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
             raise SpecError(
                 f"invalid step name {name!r}: use letters, digits, '_', '-', '.' (not first), at most 200",
                 step=str(name),
                 field="name",
             )
         self.name = name
-        self.depends_on = [getattr(item, "name", item) for item in (depends_on or [])]
+        self.depends_on: list[str] = [_step_name(item) for item in (depends_on or [])]
         self._depends_on_steps = [item for item in (depends_on or []) if isinstance(item, Step)]
         self.retry_policy = retry_policy
         self.display_name = display_name
@@ -182,6 +226,10 @@ class Step:
 
     def code_files(self) -> list[Path]:
         """Files the step runs; they must exist, and their content is part of the step's digest."""
+        return []
+
+    def input_names(self) -> list[str]:
+        """The names of the step's input folders (processing inputs, training channels)."""
         return []
 
     # -- digests --------------------------------------------------------------------------
@@ -239,12 +287,7 @@ class FunctionStep(Step):
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
-        if not callable(function) and not (isinstance(function, str) and ":" in function):
-            raise SpecError(
-                f"function must be a callable or 'module:attribute', got {function!r}",
-                step=name,
-                field="function",
-            )
+        check_function(function, step=name)
         self.function = function
         self.arguments = dict(arguments or {})
         self.outputs = list(outputs)
@@ -255,6 +298,10 @@ class FunctionStep(Step):
 
     def inputs(self) -> Iterator[tuple[str, Any]]:
         return ((f"arguments.{key}", value) for key, value in self.arguments.items())
+
+    def code_files(self) -> list[Path]:
+        script = _function_file(self.function)
+        return [self.resolve_path(script)] if script else []
 
     def _definition_fields(self) -> dict[str, Any]:
         return {
@@ -316,6 +363,9 @@ class ProcessingStep(Step):
     def code_files(self) -> list[Path]:
         return [self.resolve_path(self.code)]
 
+    def input_names(self) -> list[str]:
+        return [item.input_name for item in self.processing_inputs]
+
     def _definition_fields(self) -> dict[str, Any]:
         return {
             "code": self.code,
@@ -363,6 +413,10 @@ class TrainingStep(Step):
         super().__init__(name, **kwargs)
         if (code is None) == (function is None):
             raise SpecError("give exactly one of 'code' and 'function'", step=name, field="code")
+        if code is not None and (not isinstance(code, str) or not code.strip()):
+            raise SpecError(f"code must be a script path, got {code!r}", step=name, field="code")
+        if function is not None:
+            check_function(function, step=name)
         self.code = code
         self.function = function
         self.hyperparameters = dict(hyperparameters or {})
@@ -379,7 +433,11 @@ class TrainingStep(Step):
         yield from ((f"env.{key}", value) for key, value in self.env.items())
 
     def code_files(self) -> list[Path]:
-        return [self.resolve_path(self.code)] if self.code else []
+        script = self.code or _function_file(self.function)
+        return [self.resolve_path(script)] if script else []
+
+    def input_names(self) -> list[str]:
+        return list(self.channels)
 
     def _definition_fields(self) -> dict[str, Any]:
         return {
@@ -419,14 +477,12 @@ class ConditionStep(Step):
             raise SpecError("a condition step needs at least one condition", step=name, field="conditions")
         for condition in conditions:
             if not isinstance(condition, Condition):
-                raise SpecError(
-                    f"expected a condition, got {condition!r}", step=name, field="conditions"
-                )
+                raise SpecError(f"expected a condition, got {condition!r}", step=name, field="conditions")
         self.conditions = list(conditions)
         self._if_steps = list(if_steps or [])
         self._else_steps = list(else_steps or [])
-        self.if_steps = [getattr(item, "name", item) for item in self._if_steps]
-        self.else_steps = [getattr(item, "name", item) for item in self._else_steps]
+        self.if_steps: list[str] = [_step_name(item) for item in self._if_steps]
+        self.else_steps: list[str] = [_step_name(item) for item in self._else_steps]
 
     def output_names(self) -> list[str]:
         return ["outcome"]
