@@ -40,7 +40,9 @@ def load_pipelines_from_python(path: Path) -> list[Pipeline]:
     try:
         spec.loader.exec_module(module)
     except MlpipeError as error:
-        raise error if isinstance(error, SpecError) and error.file else SpecError(str(error), file=str(path))
+        if isinstance(error, SpecError) and error.file:
+            raise
+        raise SpecError(str(error), file=str(path)) from None
     except Exception as error:
         raise SpecError(f"{type(error).__name__}: {error}", file=str(path)) from error
     return [value for value in vars(module).values() if isinstance(value, Pipeline)]

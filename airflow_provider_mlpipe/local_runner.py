@@ -1,0 +1,260 @@
+"""Run a DAG in this process on the embedded metadata DB (SQLite by default): what ``mlpipe run`` does.
+
+It works like Airflow's ``DAG.test()`` (each task runs in process through the Task SDK, the scheduling
+decisions are Airflow's own ``DagRun.update_state``) with two differences that matter here:
+
+- only the DAG being run is synced to the DB, instead of re-parsing the whole dags folder each time;
+- the caller may prepare the run in the transaction that creates it (``prepare``): selective execution
+  records reused steps there, before any scheduling decision is taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import DAG
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+# The bundle Airflow gives the dags folder by default; local runs register their DAG under it.
+LOCAL_BUNDLE = "dags-folder"
+# How long to wait before looking again when every unfinished task waits (e.g. for a retry delay).
+IDLE_POLL_SECONDS = 0.5
+
+PrepareRun = Callable[["DagRun", "Session"], None]
+
+
+@dataclass
+class TaskResult:
+    """One task instance of a finished local run.
+
+    :param task_id: the step name.
+    :param state: the final state (``success``, ``failed``, ``skipped``, ``upstream_failed``...).
+    :param return_value: the task's XCom ``return_value`` (a step record: references, never data).
+    :param note: the task instance note (a reused step says where its outputs came from).
+    """
+
+    task_id: str
+    state: str | None
+    start_date: datetime | None
+    end_date: datetime | None
+    duration: float | None
+    try_number: int
+    return_value: Any = None
+    note: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of a DAG run: its state and every task instance."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    conf: dict[str, Any] = field(default_factory=dict)
+    tasks: list[TaskResult] = field(default_factory=list)
+
+    def task(self, task_id: str) -> TaskResult:
+        """The task instance of step ``task_id``."""
+        for task in self.tasks:
+            if task.task_id == task_id:
+                return task
+        raise KeyError(f"run {self.run_id} has no task {task_id!r}")
+
+
+def ensure_database() -> None:
+    """Create or migrate the metadata DB of ``$AIRFLOW_HOME`` if it is not at Airflow's head revision.
+
+    A DB that is already current costs one query, so every ``mlpipe`` command can call this.
+    """
+    from airflow import settings
+    from airflow.utils import db
+    from airflow.utils.session import create_session
+
+    if settings.Session is None:
+        settings.configure_orm()
+    with create_session() as session:
+        current = db._get_current_revision(session)
+    head = db._get_script_object().get_current_head()
+    if current == head:
+        return
+    log.info("Migrating the Airflow metadata DB (%s -> %s)", current, head)
+    db.initdb()
+
+
+def sync_dag(dag: DAG, *, session: Session) -> None:
+    """Serialize ``dag`` into the metadata DB (a new DAG version only if it changed)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db(session=session)
+    session.flush()  # the DAG row refers to its bundle's row
+    bag = DagBag(collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, LOCAL_BUNDLE, None, session=session)
+
+
+def create_run(
+    dag: DAG,
+    *,
+    conf: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    prepare: PrepareRun | None = None,
+) -> str:
+    """Create a running DAG run of ``dag`` and return its run id.
+
+    :param dag: the DAG (it is synced to the DB first).
+    :param conf: the run's conf: pipeline parameters, validated against the DAG's params.
+    :param note: the run's note.
+    :param prepare: called with the new run and the session before the commit, to set task states
+        and XComs atomically with the run's creation.
+    """
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import timezone
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    with create_session() as session:
+        sync_dag(dag, session=session)
+    with create_session() as session:
+        scheduler_dag = DBDagBag().get_latest_version_of_dag(dag.dag_id, session=session)
+        if scheduler_dag is None:
+            raise RuntimeError(f"DAG {dag.dag_id!r} was not serialized to the metadata DB")
+        now = timezone.utcnow()
+        run = scheduler_dag.create_dagrun(
+            run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
+            logical_date=None,
+            data_interval=None,
+            run_after=now,
+            conf=dict(conf or {}),
+            run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.CLI,
+            triggering_user_name="mlpipe",
+            state=DagRunState.RUNNING,
+            start_date=now,
+            note=note,
+            session=session,
+        )
+        if prepare is not None:
+            prepare(run, session)
+        return run.run_id
+
+
+def drive_run(dag: DAG, run_id: str) -> None:
+    """Schedule and run the tasks of run ``run_id`` in this process until the run finishes."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import timezone
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
+        if run is None:
+            raise RuntimeError(f"no run {run_id!r} of DAG {dag.dag_id!r}")
+        run.dag = DBDagBag().get_dag_for_run(run, session=session)
+        while run.state == DagRunState.RUNNING:
+            session.expire_all()
+            schedulable, _ = run.update_state(session=session)
+            for ti in schedulable:
+                if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                    ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+                ti.scheduled_dttm = timezone.utcnow()
+            session.commit()
+            scheduled = [
+                ti
+                for ti in run.get_task_instances(session=session)
+                if ti.state == TaskInstanceState.SCHEDULED
+            ]
+            if not scheduled:
+                if run.state == DagRunState.RUNNING:
+                    unfinished = [
+                        ti.task_id
+                        for ti in run.get_task_instances(session=session)
+                        if ti.state not in State.finished
+                    ]
+                    log.debug("Waiting for %s", unfinished)
+                    time.sleep(IDLE_POLL_SECONDS)
+                continue
+            for ti in scheduled:
+                try:
+                    _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+                except Exception:  # the task's failure is recorded in its state; go on like the scheduler
+                    log.exception("Task %s failed", ti.task_id)
+
+
+def collect_result(dag_id: str, run_id: str) -> RunResult:
+    """The state, conf and task instances (with their return values and notes) of a run."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_mlpipe.records import read_step_records
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is None:
+            raise RuntimeError(f"no run {run_id!r} of DAG {dag_id!r}")
+        values = read_step_records(dag_id, run_id, session=session)
+        instances = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        ).all()
+        tasks = [
+            TaskResult(
+                task_id=ti.task_id,
+                state=_state_text(ti.state),
+                start_date=ti.start_date,
+                end_date=ti.end_date,
+                duration=ti.duration,
+                try_number=ti.try_number,
+                return_value=values.get(ti.task_id),
+                note=ti.note,
+            )
+            for ti in instances
+        ]
+        return RunResult(
+            dag_id=dag_id,
+            run_id=run_id,
+            state=_state_text(run.state) or "none",
+            conf=dict(run.conf or {}),
+            tasks=sorted(tasks, key=lambda task: task.task_id),
+        )
+
+
+def _state_text(state: Any) -> str | None:
+    """A state as plain text: the DB gives enum members or strings depending on the query."""
+    return None if state is None else str(getattr(state, "value", state))
+
+
+def run_dag_locally(
+    dag: DAG,
+    conf: Mapping[str, Any] | None = None,
+    *,
+    note: str | None = None,
+    prepare: PrepareRun | None = None,
+) -> RunResult:
+    """Create a run of ``dag``, run all its tasks in this process, and return the outcome.
+
+    :param dag: the DAG to run.
+    :param conf: the run's conf (pipeline parameters).
+    :param note: the run's note.
+    :param prepare: see :func:`create_run`.
+    """
+    ensure_database()
+    run_id = create_run(dag, conf=conf, note=note, prepare=prepare)
+    drive_run(dag, run_id)
+    return collect_result(dag.dag_id, run_id)
