@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidationError, StepExecutionError
 from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
 from airflow_provider_mlpipe.model.pipeline import Pipeline
-from airflow_provider_mlpipe.model.steps import Step
+from airflow_provider_mlpipe.model.steps import ConditionStep, Step
 from airflow_provider_mlpipe.settings import artifact_store_for
 
 if TYPE_CHECKING:
@@ -35,7 +35,9 @@ RESERVED_CONF_KEYS = frozenset({"selective_execution"})
 RECORD_VERSION = 1
 
 
-def step_record(step: Step, outputs: Mapping[str, ArtifactRef], metadata: Mapping[str, Any] | None = None) -> dict:
+def step_record(
+    step: Step, outputs: Mapping[str, ArtifactRef], metadata: Mapping[str, Any] | None = None
+) -> dict:
     """The XCom ``return_value`` of a step: references only, never data."""
     return {
         "mlpipe": RECORD_VERSION,
@@ -45,6 +47,15 @@ def step_record(step: Step, outputs: Mapping[str, ArtifactRef], metadata: Mappin
         "outputs": {name: ref.to_dict() for name, ref in outputs.items()},
         "metadata": dict(metadata or {}),
     }
+
+
+def step_manifest(step: Step) -> dict[str, Any]:
+    """What selective execution needs to know of a step without its DAG file: kind, digest, branches."""
+    manifest: dict[str, Any] = {"kind": step.kind, "digest": step.digest()}
+    if isinstance(step, ConditionStep):
+        manifest["if_steps"] = list(step.if_steps)
+        manifest["else_steps"] = list(step.else_steps)
+    return manifest
 
 
 class StepRuntime:
@@ -214,13 +225,19 @@ class MlpipeStepOperator(BaseOperator):
 
     ui_color = "#e8f1fb"
     step_kind: ClassVar[str] = ""
+    # ``mlpipe_step`` (kind, digest, branches) is a template field only so that Airflow serializes it
+    # with the DAG: the api-server and the scheduler plan selective runs from the serialized DAG
+    # without importing any DAG file. It holds no Jinja, so rendering leaves it unchanged.
+    template_fields: Sequence[str] = ("mlpipe_step",)
 
     def __init__(self, *, pipeline: Pipeline, step: Step, **kwargs: Any) -> None:
         policy = step.retry_policy
         if policy is not None:
             kwargs.setdefault("retries", policy.max_attempts - 1)
             kwargs.setdefault("retry_delay", policy.interval_seconds)
-            kwargs.setdefault("retry_exponential_backoff", policy.backoff_rate if policy.backoff_rate > 1 else 0)
+            kwargs.setdefault(
+                "retry_exponential_backoff", policy.backoff_rate if policy.backoff_rate > 1 else 0
+            )
             if policy.max_interval_seconds is not None:
                 kwargs.setdefault("max_retry_delay", policy.max_interval_seconds)
         # A step after a condition runs when none of its upstream steps failed and at least one ran:
@@ -231,6 +248,7 @@ class MlpipeStepOperator(BaseOperator):
         super().__init__(task_id=step.name, **kwargs)
         self.pipeline = pipeline
         self.step = step
+        self.mlpipe_step = step_manifest(step)
 
     @property
     def allow_pickle(self) -> bool:
@@ -263,7 +281,9 @@ class MlpipeStepOperator(BaseOperator):
         declared = self.step.output_names()
         missing = [name for name in declared if name not in values]
         if missing:
-            raise StepExecutionError(f"step {self.step.name!r} did not produce output(s) {', '.join(missing)}")
+            raise StepExecutionError(
+                f"step {self.step.name!r} did not produce output(s) {', '.join(missing)}"
+            )
         return {name: save_value(runtime.store, values[name]) for name in declared}
 
 
@@ -272,9 +292,7 @@ def env_name(name: str) -> str:
     return "".join(char if char.isalnum() else "_" for char in name).upper()
 
 
-def run_script(
-    operator: BaseOperator, command: list[str], *, env: Mapping[str, str], cwd: Path
-) -> None:
+def run_script(operator: BaseOperator, command: list[str], *, env: Mapping[str, str], cwd: Path) -> None:
     """Run a step's script, streaming its output to the task log; non-zero exit fails the step."""
     import subprocess
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import SkipMixin
 
 from airflow_provider_mlpipe.model.steps import ConditionStep
 from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class MlpipeConditionOperator(MlpipeStepOperator, SkipMixin):
@@ -24,8 +27,18 @@ class MlpipeConditionOperator(MlpipeStepOperator, SkipMixin):
         step = self.step
         assert isinstance(step, ConditionStep)
         outcome = all(condition.evaluate(runtime) for condition in step.conditions)
-        taken, not_taken = (step.if_steps, step.else_steps) if outcome else (step.else_steps, step.if_steps)
+        taken = step.if_steps if outcome else step.else_steps
         self.log.info("Conditions %s: %s; following %s", [c.to_dict() for c in step.conditions], outcome, taken)
-        follow = [task_id for task_id in self.downstream_task_ids if task_id not in not_taken]
-        self.skip_all_except(runtime.context["ti"], follow)
         return {"outcome": outcome}, {"outcome": outcome, "branch": "if" if outcome else "else", "taken": taken}
+
+    def execute(self, context: Context) -> dict:
+        record = super().execute(context)
+        step = self.step
+        assert isinstance(step, ConditionStep)
+        not_taken = step.else_steps if record["metadata"]["outcome"] else step.if_steps
+        follow = [task_id for task_id in self.downstream_task_ids if task_id not in not_taken]
+        # Skipping ends the task through an exception in Airflow 3, before the return value would be
+        # pushed: push the record (with the outcome) first.
+        context["ti"].xcom_push(key="return_value", value=record)
+        self.skip_all_except(context["ti"], follow)
+        return record

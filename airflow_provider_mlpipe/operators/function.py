@@ -14,7 +14,9 @@ from airflow_provider_mlpipe.model.steps import FunctionStep
 from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
 
 
-def import_callable(reference: Callable[..., Any] | str, *, base_dir: Path | None = None) -> Callable[..., Any]:
+def import_callable(
+    reference: Callable[..., Any] | str, *, base_dir: Path | None = None
+) -> Callable[..., Any]:
     """Return the callable named ``"package.module:attr"`` or ``"file.py:attr"`` (relative to ``base_dir``).
 
     :param reference: a callable (returned as is) or its name.

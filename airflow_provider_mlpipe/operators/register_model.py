@@ -32,7 +32,9 @@ class MlpipeRegisterModelOperator(MlpipeStepOperator):
             str(runtime.evaluate(step.model_package_group_name)),
             model,
             approval_status=str(runtime.evaluate(step.approval_status)),
-            metrics=metrics if isinstance(metrics, dict) else ({"value": metrics} if metrics is not None else None),
+            metrics=metrics
+            if isinstance(metrics, dict)
+            else ({"value": metrics} if metrics is not None else None),
             metadata={
                 "pipeline": runtime.pipeline.name,
                 "execution_id": runtime.context["run_id"],
@@ -42,6 +44,12 @@ class MlpipeRegisterModelOperator(MlpipeStepOperator):
             },
             description=step.description,
         )
-        package = {"group": version.group, "version": version.version, "approval_status": version.approval_status}
-        self.log.info("Registered model %s version %s (%s)", version.group, version.version, version.approval_status)
+        package = {
+            "group": version.group,
+            "version": version.version,
+            "approval_status": version.approval_status,
+        }
+        self.log.info(
+            "Registered model %s version %s (%s)", version.group, version.version, version.approval_status
+        )
         return {"model_package": package}, package

@@ -67,7 +67,9 @@ class MlpipeTrainingOperator(MlpipeStepOperator):
         env.update({f"SM_CHANNEL_{env_name(name)}": str(path) for name, path in channels.items()})
         env.update({f"SM_HP_{env_name(key)}": as_argument(value) for key, value in hyperparameters.items()})
         env.update({key: as_argument(runtime.evaluate(value)) for key, value in step.env.items()})
-        arguments = [text for key, value in hyperparameters.items() for text in (f"--{key}", as_argument(value))]
+        arguments = [
+            text for key, value in hyperparameters.items() for text in (f"--{key}", as_argument(value))
+        ]
         command = [*(step.command or [sys.executable]), str(step.resolve_path(step.code)), *arguments]
         run_script(self, command, env=env, cwd=runtime.workdir)
         metrics_file = output_dir / "metrics.json"
@@ -76,4 +78,6 @@ class MlpipeTrainingOperator(MlpipeStepOperator):
         try:
             return json.loads(metrics_file.read_text())
         except ValueError as error:
-            raise StepExecutionError(f"training step {step.name!r}: metrics.json is not JSON: {error}") from None
+            raise StepExecutionError(
+                f"training step {step.name!r}: metrics.json is not JSON: {error}"
+            ) from None

@@ -27,10 +27,15 @@ def main() -> None:
     squared_errors = (frame[LABEL].to_numpy() - predictions) ** 2
     report = {
         "regression_metrics": {
-            "mse": {"value": float(np.mean(squared_errors)), "standard_deviation": float(np.std(squared_errors))}
+            "mse": {
+                "value": float(np.mean(squared_errors)),
+                "standard_deviation": float(np.std(squared_errors)),
+            }
         }
     }
-    (Path(os.environ["MLPIPE_OUTPUT_EVALUATION"]) / "evaluation.json").write_text(json.dumps(report, indent=2))
+    (Path(os.environ["MLPIPE_OUTPUT_EVALUATION"]) / "evaluation.json").write_text(
+        json.dumps(report, indent=2)
+    )
     print(f"test MSE: {report['regression_metrics']['mse']['value']:.4f} on {len(frame)} rows")
 
 
