@@ -53,7 +53,9 @@ def main() -> None:
         assert list(one) == [f"bench_{args.pipelines // 2:03d}"]
 
     print(f"specs: {args.pipelines} x {args.steps} steps = {tasks} tasks")
-    print(f"build all DAGs: median {statistics.median(all_times):.3f} s, min {min(all_times):.3f} s (goal < 1 s)")
+    print(
+        f"build all DAGs: median {statistics.median(all_times):.3f} s, min {min(all_times):.3f} s (goal < 1 s)"
+    )
     print(
         f"build one DAG with the parsing context: median {statistics.median(one_times) * 1000:.1f} ms, "
         f"min {min(one_times) * 1000:.1f} ms"

@@ -47,7 +47,9 @@ def main() -> None:
         steps = [FunctionStep("s00", function=noop, arguments={"value": 0})]
         for position in range(1, args.steps):
             steps.append(
-                FunctionStep(f"s{position:02d}", function=noop, arguments={"value": steps[-1].output("result")})
+                FunctionStep(
+                    f"s{position:02d}", function=noop, arguments={"value": steps[-1].output("result")}
+                )
             )
         return build_dag(Pipeline(f"bench_mlpipe_{index}", [], steps))
 
@@ -85,8 +87,12 @@ def main() -> None:
     plain_ms = statistics.median(plain) * 1000
     mlpipe_ms = statistics.median(mlpipe) * 1000
     print(f"chain of {args.steps} no-op tasks, dag.test(), median of {args.repeat} runs")
-    print(f"PythonOperator: {plain_ms:.1f} ms per task (task duration median {statistics.median(plain_durations) * 1000:.1f} ms)")
-    print(f"mlpipe FunctionStep: {mlpipe_ms:.1f} ms per task (task duration median {statistics.median(mlpipe_durations) * 1000:.1f} ms)")
+    print(
+        f"PythonOperator: {plain_ms:.1f} ms per task (task duration median {statistics.median(plain_durations) * 1000:.1f} ms)"
+    )
+    print(
+        f"mlpipe FunctionStep: {mlpipe_ms:.1f} ms per task (task duration median {statistics.median(mlpipe_durations) * 1000:.1f} ms)"
+    )
     print(f"step overhead beyond Airflow's task start: {mlpipe_ms - plain_ms:.1f} ms per step (goal < 50 ms)")
 
 

@@ -72,7 +72,9 @@ step_eval = ProcessingStep(
     property_files=[evaluation_report],
 )
 
-mse = JsonGet(step_name=step_eval.name, property_file=evaluation_report, json_path="regression_metrics.mse.value")
+mse = JsonGet(
+    step_name=step_eval.name, property_file=evaluation_report, json_path="regression_metrics.mse.value"
+)
 
 step_register = RegisterModel(
     name="RegisterModel",
@@ -84,7 +86,9 @@ step_register = RegisterModel(
 
 step_fail = FailStep(
     name="FailOnMse",
-    error_message=Join(on=" ", values=["Execution failed: MSE", mse, "is greater than the threshold", mse_threshold]),
+    error_message=Join(
+        on=" ", values=["Execution failed: MSE", mse, "is greater than the threshold", mse_threshold]
+    ),
 )
 
 step_cond = ConditionStep(

@@ -48,7 +48,10 @@ def parse_param_options(pipeline: Any, options: Sequence[str]) -> dict[str, Any]
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -118,15 +121,23 @@ def command_run(args: argparse.Namespace) -> int:
 
     ensure_database()
     dag = build_dag(pipeline)
-    print(f"Running pipeline {pipeline.name!r} locally with parameters {json.dumps(pipeline.resolve_parameters(conf))}")
+    print(
+        f"Running pipeline {pipeline.name!r} locally with parameters {json.dumps(pipeline.resolve_parameters(conf))}"
+    )
     result = run_dag_locally(dag, conf=conf)
     rows = []
     for name in pipeline.topological_order():
         task = result.task(name)
         duration = f"{task.duration:.1f}s" if task.duration is not None else "-"
         rows.append(
-            (name, task.state or "none", _time(task.start_date), _time(task.end_date), duration,
-             summarise_outputs(task.return_value))
+            (
+                name,
+                task.state or "none",
+                _time(task.start_date),
+                _time(task.end_date),
+                duration,
+                summarise_outputs(task.return_value),
+            )
         )
     print(format_table(["step", "status", "start", "end", "duration", "outputs"], rows))
     print(f"Execution {result.run_id}: {result.state}")
@@ -160,7 +171,9 @@ def _set_status(args: argparse.Namespace, status: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlpipe", description="SageMaker-style ML pipelines on Apache Airflow")
+    parser = argparse.ArgumentParser(
+        prog="mlpipe", description="SageMaker-style ML pipelines on Apache Airflow"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check pipeline specs (YAML or Python)")
@@ -179,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="the model registry")
     models_commands = models.add_subparsers(dest="models_command", required=True)
-    for name, help_text in (("list", "list model versions"), ("approve", "approve a version"), ("reject", "reject a version")):
+    for name, help_text in (
+        ("list", "list model versions"),
+        ("approve", "approve a version"),
+        ("reject", "reject a version"),
+    ):
         sub = models_commands.add_parser(name, help=help_text)
         sub.add_argument("--store", help="artifact store URL (default: [mlpipe] artifact_store)")
         if name == "list":

@@ -28,8 +28,14 @@ class MlpipeConditionOperator(MlpipeStepOperator, SkipMixin):
         assert isinstance(step, ConditionStep)
         outcome = all(condition.evaluate(runtime) for condition in step.conditions)
         taken = step.if_steps if outcome else step.else_steps
-        self.log.info("Conditions %s: %s; following %s", [c.to_dict() for c in step.conditions], outcome, taken)
-        return {"outcome": outcome}, {"outcome": outcome, "branch": "if" if outcome else "else", "taken": taken}
+        self.log.info(
+            "Conditions %s: %s; following %s", [c.to_dict() for c in step.conditions], outcome, taken
+        )
+        return {"outcome": outcome}, {
+            "outcome": outcome,
+            "branch": "if" if outcome else "else",
+            "taken": taken,
+        }
 
     def execute(self, context: Context) -> dict:
         record = super().execute(context)
