@@ -69,3 +69,14 @@ class StepExecutionError(MlpipeError):
 
 class RegistryError(MlpipeError):
     """The model registry has no such group or version, or the status change is not allowed."""
+
+
+class SelectiveExecutionError(MlpipeError):
+    """A selective run cannot be created: unknown or missing steps, an unusable reference run.
+
+    Raised before any run is created; the reference run is never changed.
+    """
+
+
+class ExecutionNotFoundError(MlpipeError):
+    """No execution (DAG run) with that id exists for the pipeline."""

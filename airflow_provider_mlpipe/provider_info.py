@@ -23,7 +23,15 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "s3://my-bucket/mlpipe",
                         "default": "",
-                    }
+                    },
+                    "api_url": {
+                        "description": "Base URL of the Airflow api-server that the mlpipe Python client and "
+                        "`mlpipe start` talk to. Empty: http://<[api] host>:<[api] port>.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "http://127.0.0.1:8080",
+                        "default": "",
+                    },
                 },
             }
         },

@@ -1,0 +1,51 @@
+"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf.
+
+``airflow dags trigger --conf '{"selective_execution": {...}}'`` (or the REST API's plain trigger)
+creates a queued run with every task still to do. When the scheduler starts that run, before it
+schedules any task, this listener records the reused steps in the scheduler's own transaction, so no
+reused step starts a task process. A refused selection fails the run with a note saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+log = logging.getLogger(__name__)
+
+
+@hookimpl
+def on_dag_run_running(dag_run: Any, msg: str) -> None:
+    """Apply the run's selective block if it has one that was not applied yet."""
+    from airflow_provider_mlpipe.selective.runs import is_unapplied_selective_run
+
+    if not is_unapplied_selective_run(dag_run.conf):
+        return
+    from sqlalchemy.orm import object_session
+
+    session = object_session(dag_run)
+    dag = getattr(dag_run, "dag", None)
+    if session is None or dag is None:
+        log.error("mlpipe: cannot apply the selective block of run %s: no session or DAG", dag_run.run_id)
+        return
+    apply_or_fail(dag_run, dag, session)
+
+
+def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> None:
+    """Record the selective plan in ``dag_run``, or fail the run with the reason as its note."""
+    from airflow.utils.state import DagRunState
+
+    from airflow_provider_mlpipe.exceptions import MlpipeError
+    from airflow_provider_mlpipe.selective.runs import apply_conf_block
+
+    try:
+        plan = apply_conf_block(dag_run, dag, session=session)
+    except MlpipeError as error:
+        log.warning("mlpipe: selective run %s refused: %s", dag_run.run_id, error)
+        dag_run.set_state(DagRunState.FAILED)
+        dag_run.note = f"Selective execution refused: {error}"
+        session.flush()
+        return
+    log.info("mlpipe: selective run %s: %s", dag_run.run_id, plan.note())

@@ -1,0 +1,372 @@
+"""Plan a selective run: which steps run, which reuse a reference run's outputs, which do not run.
+
+Pure Python, no Airflow: the planner works on :class:`StepInfo` (read from the pipeline model, or from
+the serialized DAG in the api-server and the scheduler) and on a :class:`ReferenceRun` (read from the
+metadata DB). Every rule that can refuse a selection lives here, so the CLI, the Python client, the
+plugin endpoint and the scheduler listener refuse the same selections with the same messages.
+
+The rules (SageMaker's, plus what its users asked for):
+
+- the selection is not empty and names known steps;
+- every step on a path between two selected steps is selected too (``include_between`` adds them);
+- the reference run is a finished run (success or failed) of the same pipeline;
+- each unselected step upstream of a selected one is reused: it succeeded in the reference run (or
+  was skipped there by a branch) and its definition is unchanged since (same digest);
+- a reused condition step keeps its outcome, so a selected step in the branch it did not take is
+  refused (select the condition step too);
+- the other unselected steps do not run, and each says why;
+- parameters are the reference run's, with the given overrides; unknown names are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+
+# The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
+CONF_KEY = "selective_execution"
+FINISHED_RUN_STATES = frozenset({"success", "failed"})
+REUSABLE_STEP_STATES = frozenset({"success", "skipped"})
+
+
+@dataclass(frozen=True)
+class SelectiveExecutionConfig:
+    """Which steps to run again, and which earlier run to take everything else from.
+
+    Named as in SageMaker (``SelectiveExecutionConfig``); ``source_run_id`` is the Airflow run id of
+    the reference execution.
+
+    :param selected_steps: the steps to run.
+    :param source_run_id: the reference run; ``None`` takes the latest finished run of the pipeline.
+    :param include_between: select the steps on paths between selected steps instead of refusing.
+    """
+
+    selected_steps: tuple[str, ...]
+    source_run_id: str | None = None
+    include_between: bool = False
+
+    def __init__(
+        self, selected_steps: Iterable[str], source_run_id: str | None = None, include_between: bool = False
+    ) -> None:
+        if isinstance(selected_steps, str):
+            selected_steps = [name.strip() for name in selected_steps.split(",") if name.strip()]
+        object.__setattr__(self, "selected_steps", tuple(selected_steps))
+        object.__setattr__(self, "source_run_id", source_run_id or None)
+        object.__setattr__(self, "include_between", bool(include_between))
+
+    def to_conf(self) -> dict[str, Any]:
+        """The ``selective_execution`` block of a run's conf."""
+        return {
+            "selected_steps": list(self.selected_steps),
+            "source_run_id": self.source_run_id,
+            "include_between": self.include_between,
+        }
+
+    @classmethod
+    def from_conf(cls, block: Any) -> SelectiveExecutionConfig:
+        """Read the ``selective_execution`` block of a run's conf (as given to ``airflow dags trigger``)."""
+        if not isinstance(block, Mapping):
+            raise SelectiveExecutionError(
+                f"conf.{CONF_KEY} must be a mapping with selected_steps and source_run_id, got {block!r}"
+            )
+        unknown = sorted(set(block) - {"selected_steps", "source_run_id", "include_between", "reused_steps"})
+        if unknown:
+            raise SelectiveExecutionError(f"conf.{CONF_KEY}: unknown key(s) {', '.join(unknown)}")
+        steps = block.get("selected_steps")
+        if isinstance(steps, str):
+            steps = [name.strip() for name in steps.split(",") if name.strip()]
+        if not isinstance(steps, list) or not all(isinstance(name, str) for name in steps):
+            raise SelectiveExecutionError(f"conf.{CONF_KEY}.selected_steps must be a list of step names")
+        source = block.get("source_run_id")
+        if source is not None and not isinstance(source, str):
+            raise SelectiveExecutionError(f"conf.{CONF_KEY}.source_run_id must be a run id or null")
+        return cls(steps, source, bool(block.get("include_between", False)))
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the planner needs to know of one step of the current pipeline definition.
+
+    :param name: the step (task id).
+    :param kind: the step kind (``training``, ``condition``...).
+    :param digest: the digest of its current definition and code.
+    :param upstream: the steps it directly depends on.
+    :param if_steps: for a condition step, the steps of its if branch.
+    :param else_steps: for a condition step, the steps of its else branch.
+    """
+
+    name: str
+    kind: str
+    digest: str
+    upstream: frozenset[str] = frozenset()
+    if_steps: tuple[str, ...] = ()
+    else_steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceStep:
+    """A step as it ended in the reference run.
+
+    :param state: the task instance state (``success``, ``failed``, ``skipped``...; None if never run).
+    :param record: its XCom ``return_value``: the step record with the output references and digest.
+    """
+
+    name: str
+    state: str | None
+    record: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    """The run whose outputs a selective run reuses."""
+
+    pipeline: str
+    run_id: str
+    state: str
+    conf: Mapping[str, Any]
+    steps: Mapping[str, ReferenceStep]
+
+
+@dataclass
+class SelectivePlan:
+    """What a selective run does with each step; applied in the transaction that creates the run.
+
+    :param selected: the steps that run.
+    :param reused: steps recorded as succeeded, with the XCom record to write (references only).
+    :param reused_skipped: steps recorded as skipped because they were skipped in the reference run.
+    :param not_run: steps that do not run, each with the reason.
+    :param parameters: the run's parameter values (the reference run's, with the overrides).
+    """
+
+    pipeline: str
+    source_run_id: str
+    selected: list[str]
+    reused: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reused_skipped: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    include_between: bool = False
+
+    def conf(self) -> dict[str, Any]:
+        """The new run's conf: its parameters and the selective block (with the reused steps)."""
+        return {
+            **self.parameters,
+            CONF_KEY: {
+                "selected_steps": list(self.selected),
+                "source_run_id": self.source_run_id,
+                "include_between": self.include_between,
+                "reused_steps": sorted(self.reused),
+            },
+        }
+
+    def note(self) -> str:
+        """The new run's note, shown in the Airflow UI."""
+        return f"Selective execution of {', '.join(self.selected)}; other steps from run {self.source_run_id}"
+
+    def reused_note(self, step: str) -> str:
+        """The note of a reused step's task instance."""
+        if step in self.reused_skipped:
+            return f"reused from run {self.source_run_id} (skipped there)"
+        return f"reused from run {self.source_run_id}"
+
+
+def ancestors(upstream: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]:
+    """Every step upstream of any of ``names`` (not including them unless one is upstream of another)."""
+    found: set[str] = set()
+    pending = [dependency for name in names for dependency in upstream.get(name, ())]
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending.extend(upstream.get(name, ()))
+    return found
+
+
+def descendants(upstream: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]:
+    """Every step downstream of any of ``names``."""
+    downstream: dict[str, set[str]] = {}
+    for name, dependencies in upstream.items():
+        for dependency in dependencies:
+            downstream.setdefault(dependency, set()).add(name)
+    return ancestors(downstream, names)
+
+
+def steps_between(upstream: Mapping[str, Iterable[str]], selected: Iterable[str]) -> set[str]:
+    """The steps on some path from one selected step to another."""
+    chosen = set(selected)
+    between: set[str] = set()
+    for name in chosen:
+        between |= descendants(upstream, [name]) & ancestors(upstream, chosen)
+    return between - chosen
+
+
+def choose_reference_run(
+    runs: Iterable[ReferenceRun], source_run_id: str | None, pipeline: str
+) -> ReferenceRun:
+    """Check the reference run (or pick the latest finished one from ``runs``, newest first).
+
+    :param runs: candidate runs of the pipeline, newest first (only the named one if one is named).
+    :param source_run_id: the run the user named, if any.
+    :param pipeline: the pipeline being run.
+    """
+    candidates = list(runs)
+    if source_run_id is None:
+        for run in candidates:
+            if run.state in FINISHED_RUN_STATES:
+                return run
+        raise SelectiveExecutionError(
+            f"pipeline {pipeline!r} has no finished run to take outputs from; run it in full first"
+        )
+    for run in candidates:
+        if run.run_id == source_run_id:
+            if run.pipeline != pipeline:
+                raise SelectiveExecutionError(
+                    f"run {source_run_id!r} is a run of pipeline {run.pipeline!r}, not of {pipeline!r}"
+                )
+            if run.state not in FINISHED_RUN_STATES:
+                raise SelectiveExecutionError(
+                    f"run {source_run_id!r} of pipeline {pipeline!r} is {run.state}; a reference run "
+                    "must have finished (success or failed)"
+                )
+            return run
+    raise SelectiveExecutionError(f"pipeline {pipeline!r} has no run {source_run_id!r}")
+
+
+def plan_selective_run(
+    pipeline: str,
+    steps: Mapping[str, StepInfo],
+    config: SelectiveExecutionConfig,
+    reference: ReferenceRun,
+    *,
+    parameter_names: Iterable[str],
+    overrides: Mapping[str, Any] | None = None,
+) -> SelectivePlan:
+    """Decide what a selective run does with each step, or refuse with a message naming what is wrong.
+
+    :param pipeline: the pipeline (DAG id).
+    :param steps: the current definition of every step.
+    :param config: the selection and the reference run asked for.
+    :param reference: the reference run (already checked by :func:`choose_reference_run`).
+    :param parameter_names: the pipeline's parameters, to refuse unknown overrides.
+    :param overrides: parameter values that replace the reference run's.
+    """
+    upstream = {name: set(info.upstream) for name, info in steps.items()}
+    selected = _checked_selection(pipeline, steps, upstream, config)
+    parameters = _parameters(reference, parameter_names, overrides or {})
+    plan = SelectivePlan(
+        pipeline=pipeline,
+        source_run_id=reference.run_id,
+        selected=[name for name in _ordered(steps, upstream) if name in selected],
+        parameters=parameters,
+        include_between=config.include_between,
+    )
+    needed = ancestors(upstream, selected) - selected
+    problems = []
+    for name in sorted(needed):
+        problem = _reuse(plan, steps[name], reference.steps.get(name), reference.run_id)
+        if problem:
+            problems.append(f"{name} ({problem})")
+    if problems:
+        raise SelectiveExecutionError(
+            f"cannot reuse step(s) of run {reference.run_id!r}: {'; '.join(problems)}. "
+            "Select these steps too, or pick another reference run"
+        )
+    _check_kept_outcomes(plan, steps, selected, reference)
+    downstream = descendants(upstream, selected)
+    for name in steps:
+        if name in selected or name in needed:
+            continue
+        plan.not_run[name] = (
+            "not selected: downstream of the selected steps"
+            if name in downstream
+            else "not selected and not needed by a selected step"
+        )
+    return plan
+
+
+def _checked_selection(
+    pipeline: str,
+    steps: Mapping[str, StepInfo],
+    upstream: Mapping[str, set[str]],
+    config: SelectiveExecutionConfig,
+) -> set[str]:
+    if not config.selected_steps:
+        raise SelectiveExecutionError(f"select at least one step of pipeline {pipeline!r}")
+    unknown = [name for name in config.selected_steps if name not in steps]
+    if unknown:
+        raise SelectiveExecutionError(
+            f"pipeline {pipeline!r} has no step(s) {', '.join(unknown)}; its steps: {', '.join(steps)}"
+        )
+    selected = set(config.selected_steps)
+    missing = steps_between(upstream, selected)
+    if missing and not config.include_between:
+        ordered = [name for name in _ordered(steps, upstream) if name in missing]
+        raise SelectiveExecutionError(
+            f"step(s) {', '.join(ordered)} lie between selected steps and must be selected too "
+            "(add them, or use --include-between / include_between=True)"
+        )
+    return selected | missing
+
+
+def _parameters(
+    reference: ReferenceRun, parameter_names: Iterable[str], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    known = list(parameter_names)
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise SelectiveExecutionError(
+            f"unknown parameter(s) {', '.join(unknown)}; the pipeline has: {', '.join(known) or 'none'}"
+        )
+    inherited = {key: value for key, value in reference.conf.items() if key in known}
+    return {**inherited, **overrides}
+
+
+def _reuse(plan: SelectivePlan, info: StepInfo, previous: ReferenceStep | None, run_id: str) -> str | None:
+    """Record ``info`` as reused in ``plan``; return why it cannot be, if it cannot."""
+    state = previous.state if previous is not None else None
+    if state not in REUSABLE_STEP_STATES:
+        return f"it did not succeed in that run: {state or 'never ran'}"
+    if state == "skipped":
+        plan.reused_skipped[info.name] = f"skipped in run {run_id}"
+        return None
+    record = previous.record if previous is not None else None
+    if not isinstance(record, Mapping) or "outputs" not in record:
+        return "that run holds no outputs of it"
+    if record.get("digest") != info.digest:
+        return "its definition or code changed since that run"
+    plan.reused[info.name] = {
+        **record,
+        "source_run_id": run_id,
+        "origin_run_id": record.get("origin_run_id", run_id),
+    }
+    return None
+
+
+def _check_kept_outcomes(
+    plan: SelectivePlan, steps: Mapping[str, StepInfo], selected: set[str], reference: ReferenceRun
+) -> None:
+    """A reused condition keeps its outcome: refuse selected steps in the branch it did not take."""
+    for name in plan.reused:
+        info = steps[name]
+        if info.kind != "condition":
+            continue
+        outcome = (plan.reused[name].get("metadata") or {}).get("outcome")
+        if outcome is None:
+            continue
+        not_taken = info.else_steps if outcome else info.if_steps
+        stranded = [step for step in not_taken if step in selected]
+        if stranded:
+            branch = "else" if outcome else "if"
+            raise SelectiveExecutionError(
+                f"step(s) {', '.join(stranded)} are in the {branch} branch of {name}, which was not taken "
+                f"in run {reference.run_id!r} (outcome {outcome}); select {name} too to evaluate it again"
+            )
+
+
+def _ordered(steps: Mapping[str, StepInfo], upstream: Mapping[str, set[str]]) -> list[str]:
+    import graphlib
+
+    return list(graphlib.TopologicalSorter({name: sorted(upstream[name]) for name in steps}).static_order())

@@ -1,0 +1,253 @@
+"""Create selective runs in Airflow's metadata DB: read the reference run, plan, record reused steps.
+
+Everything happens in the caller's DB session, so a selective run is created and its reused steps are
+recorded (state, note, XCom references) in one transaction: the scheduler never sees the run without
+them, and never starts a task process for a reused step. Three callers share this module: the
+plugin endpoint in the api-server, the scheduler listener (for runs triggered with a plain
+``selective_execution`` conf block) and local mode (``mlpipe run --select``).
+
+The reference run is only read, never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+from airflow_provider_mlpipe.records import RETURN_VALUE, read_step_records
+from airflow_provider_mlpipe.selective.plan import (
+    CONF_KEY,
+    FINISHED_RUN_STATES,
+    ReferenceRun,
+    ReferenceStep,
+    SelectiveExecutionConfig,
+    SelectivePlan,
+    StepInfo,
+    choose_reference_run,
+    plan_selective_run,
+)
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy.orm import Session
+
+
+def _text(state: Any) -> str | None:
+    return None if state is None else str(getattr(state, "value", state))
+
+
+def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
+    """The steps of a DAG built by the factory, from the ``mlpipe_step`` field of its tasks.
+
+    Works on the DAG a DAG file defines and on the serialized DAG the api-server and scheduler hold.
+    """
+    infos = {}
+    for task in dag.tasks:
+        manifest = getattr(task, "mlpipe_step", None)
+        if not isinstance(manifest, Mapping) or "digest" not in manifest:
+            raise SelectiveExecutionError(
+                f"DAG {dag.dag_id!r} is not an mlpipe pipeline (task {task.task_id!r} is not a step)"
+            )
+        infos[task.task_id] = StepInfo(
+            name=task.task_id,
+            kind=str(manifest.get("kind", "")),
+            digest=str(manifest["digest"]),
+            upstream=frozenset(task.upstream_task_ids),
+            if_steps=tuple(manifest.get("if_steps") or ()),
+            else_steps=tuple(manifest.get("else_steps") or ()),
+        )
+    return infos
+
+
+def reference_candidates(dag_id: str, source_run_id: str | None, *, session: Session) -> list[ReferenceRun]:
+    """The run named ``source_run_id`` (in any DAG, so a run of another pipeline is named as such),
+    or the latest finished run of ``dag_id``; with its task states and step records."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    if source_run_id is not None:
+        query = select(DagRun).where(DagRun.run_id == source_run_id)
+        runs = sorted(session.scalars(query), key=lambda run: run.dag_id != dag_id)
+    else:
+        query = (
+            select(DagRun)
+            .where(DagRun.dag_id == dag_id, DagRun.state.in_(sorted(FINISHED_RUN_STATES)))
+            .order_by(DagRun.end_date.desc(), DagRun.id.desc())
+            .limit(1)
+        )
+        runs = list(session.scalars(query))
+    return [_reference_run(run, session=session) for run in runs[:1]]
+
+
+def _reference_run(run: DagRun, *, session: Session) -> ReferenceRun:
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    records = read_step_records(run.dag_id, run.run_id, session=session)
+    instances = session.scalars(
+        select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+    )
+    steps = {
+        ti.task_id: ReferenceStep(ti.task_id, _text(ti.state), records.get(ti.task_id)) for ti in instances
+    }
+    return ReferenceRun(
+        pipeline=run.dag_id,
+        run_id=run.run_id,
+        state=_text(run.state) or "",
+        conf=dict(run.conf or {}),
+        steps=steps,
+    )
+
+
+def plan_for_dag(
+    dag: Any,
+    config: SelectiveExecutionConfig,
+    overrides: Mapping[str, Any] | None,
+    *,
+    session: Session,
+) -> SelectivePlan:
+    """Plan a selective run of ``dag`` (refusing bad selections) without creating anything.
+
+    :param dag: the current definition (a factory-built DAG or its serialized form).
+    :param config: the selection and reference run.
+    :param overrides: parameter values that replace the reference run's.
+    """
+    steps = step_infos_from_dag(dag)
+    reference = choose_reference_run(
+        reference_candidates(dag.dag_id, config.source_run_id, session=session),
+        config.source_run_id,
+        dag.dag_id,
+    )
+    plan = plan_selective_run(
+        dag.dag_id, steps, config, reference, parameter_names=list(dag.params.keys()), overrides=overrides
+    )
+    _validate_parameters(dag, plan)
+    return plan
+
+
+def _validate_parameters(dag: Any, plan: SelectivePlan) -> None:
+    """Check the run's parameters against the DAG's typed params before anything is created."""
+    from airflow.exceptions import ParamValidationError as CoreParamValidationError
+    from airflow.sdk.exceptions import ParamValidationError
+
+    try:
+        dag.params.deep_merge(plan.parameters).validate()
+    except (ParamValidationError, CoreParamValidationError) as error:
+        raise SelectiveExecutionError(f"invalid parameters for pipeline {dag.dag_id!r}: {error}") from None
+
+
+def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
+    """Record the plan in ``run``: reused steps succeeded (with their XCom references and a note),
+    the others skipped with the reason. Adds to ``session``; the caller commits."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk import timezone
+    from airflow.utils.state import TaskInstanceState
+
+    now = timezone.utcnow()
+    instances = {ti.task_id: ti for ti in run.get_task_instances(session=session)}
+    for name, record in plan.reused.items():
+        ti = instances[name]
+        ti.state = TaskInstanceState.SUCCESS
+        ti.start_date = ti.end_date = now
+        ti.duration = 0
+        ti.note = plan.reused_note(name)
+        # Stored as the Task SDK stores a pushed value (plain JSON, not re-encoded), so the tasks
+        # downstream pull it exactly as if the step had run in this run.
+        XComModel.set(
+            key=RETURN_VALUE,
+            value=record,
+            dag_id=run.dag_id,
+            task_id=name,
+            run_id=run.run_id,
+            serialize=False,
+            session=session,
+        )
+    for name in plan.reused_skipped:
+        _skip(instances[name], plan.reused_note(name), now)
+    for name, reason in plan.not_run.items():
+        _skip(instances[name], reason, now)
+    session.flush()
+
+
+def _skip(ti: Any, note: str, now: Any) -> None:
+    from airflow.utils.state import TaskInstanceState
+
+    ti.state = TaskInstanceState.SKIPPED
+    ti.start_date = ti.end_date = now
+    ti.duration = 0
+    ti.note = note
+
+
+def create_selective_run(
+    dag_id: str,
+    config: SelectiveExecutionConfig,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    session: Session,
+    triggering_user_name: str | None = None,
+    dry_run: bool = False,
+) -> tuple[DagRun | None, SelectivePlan]:
+    """Plan and create a queued selective run of the latest version of ``dag_id``, in ``session``.
+
+    :param dag_id: the pipeline.
+    :param config: the selection and the reference run.
+    :param overrides: parameter values that replace the reference run's.
+    :param session: the transaction that creates the run; the caller commits.
+    :param triggering_user_name: who asked for the run.
+    :param dry_run: plan only (to show what would happen); nothing is written.
+    """
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import timezone
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+    if dag is None:
+        raise SelectiveExecutionError(f"no pipeline (DAG) named {dag_id!r}")
+    plan = plan_for_dag(dag, config, overrides, session=session)
+    if dry_run:
+        return None, plan
+    now = timezone.utcnow()
+    run = dag.create_dagrun(
+        run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
+        logical_date=None,
+        data_interval=None,
+        run_after=now,
+        conf=plan.conf(),
+        run_type=DagRunType.MANUAL,
+        triggered_by=DagRunTriggeredByType.REST_API,
+        triggering_user_name=triggering_user_name,
+        state=DagRunState.QUEUED,
+        note=plan.note(),
+        session=session,
+    )
+    apply_plan(plan, run, session=session)
+    return run, plan
+
+
+def is_unapplied_selective_run(conf: Mapping[str, Any] | None) -> bool:
+    """Whether a run's conf asks for selective execution that was not recorded yet.
+
+    A run created by :func:`create_selective_run` lists its ``reused_steps``; one triggered with a
+    plain conf block (``airflow dags trigger --conf``) does not until the scheduler listener applies it.
+    """
+    block = (conf or {}).get(CONF_KEY)
+    return isinstance(block, Mapping) and "reused_steps" not in block
+
+
+def apply_conf_block(run: DagRun, dag: Any, *, session: Session) -> SelectivePlan:
+    """Honour a ``selective_execution`` block given in a plain trigger's conf, on the run itself.
+
+    Parameters given beside the block override the reference run's. Raises
+    :class:`SelectiveExecutionError` if the selection is refused; the caller fails the run then.
+    """
+    conf = dict(run.conf or {})
+    config = SelectiveExecutionConfig.from_conf(conf.get(CONF_KEY))
+    overrides = {key: value for key, value in conf.items() if key != CONF_KEY}
+    plan = plan_for_dag(dag, config, overrides, session=session)
+    run.conf = plan.conf()
+    run.note = plan.note()
+    apply_plan(plan, run, session=session)
+    return plan

@@ -1,0 +1,165 @@
+"""Start real Airflow components on 127.0.0.1 for a test or a benchmark, and always stop them.
+
+api-server, scheduler (LocalExecutor) and dag-processor share one SQLite DB in a temporary
+``AIRFLOW_HOME``; nothing listens on another interface (the scheduler's and dag-processor's log
+servers are not started, unlike ``airflow standalone`` which binds them to 0.0.0.0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+AIRFLOW = [sys.executable, "-m", "airflow"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class AirflowServers:
+    """Running Airflow components and how to reach them."""
+
+    home: Path
+    dags_folder: Path
+    url: str
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def log(self, name: str) -> str:
+        """The output of component ``name`` so far (for failure messages)."""
+        path = self.home / f"{name}.log"
+        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{self.log(name)}")
+
+    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command against these components' DB."""
+        return subprocess.run(
+            [*AIRFLOW, *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def server_env(
+    home: Path, dags_folder: Path, port: int, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment shared by every component and by clients that need DB access."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    url = f"http://127.0.0.1:{port}"
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{url}/execution/",
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__API__BASE_URL=url,
+        AIRFLOW__API__WORKERS="1",
+        # Every component must sign and check the same task tokens.
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="2",
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="2",
+        AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="0.2",
+        AIRFLOW__MLPIPE__ARTIFACT_STORE=str(home / "artifacts"),
+        AIRFLOW__MLPIPE__API_URL=url,
+    )
+    env.update(extra or {})
+    return env
+
+
+def _wait_healthy(servers: AirflowServers, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        servers.check_alive()
+        try:
+            with urllib.request.urlopen(f"{servers.url}/api/v2/monitor/health", timeout=2) as response:
+                health = json.load(response)
+            if health.get("scheduler", {}).get("status") == "healthy" and health.get("dag_processor", {}).get(
+                "status"
+            ) in ("healthy", None):
+                return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(
+        f"Airflow did not become healthy:\n{servers.log('api-server')}\n{servers.log('scheduler')}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+@contextmanager
+def airflow_servers(
+    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None, start_timeout: float = 180
+) -> Iterator[AirflowServers]:
+    """Migrate the DB, start api-server, scheduler and dag-processor, yield, then stop them all.
+
+    :param home: an empty folder to use as ``AIRFLOW_HOME``.
+    :param dags_folder: the dags folder the components parse.
+    :param extra_env: more settings (``AIRFLOW__...``) for every component.
+    :param start_timeout: seconds to wait for a healthy api-server and scheduler.
+    """
+    port = free_port()
+    env = server_env(home, dags_folder, port, extra_env)
+    servers = AirflowServers(home=home, dags_folder=dags_folder, url=f"http://127.0.0.1:{port}", env=env)
+    migrated = servers.airflow("db", "migrate", timeout=300)
+    if migrated.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
+    commands = {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        "scheduler": ["scheduler", "--skip-serve-logs"],
+        "dag-processor": ["dag-processor"],
+    }
+    try:
+        for name, args in commands.items():
+            with open(home / f"{name}.log", "wb") as log:
+                # cwd=home: a source checkout's build metadata must not be imported twice.
+                servers.processes[name] = subprocess.Popen(
+                    [*AIRFLOW, *args],
+                    env=env,
+                    cwd=home,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        _wait_healthy(servers, time.monotonic() + start_timeout)
+        yield servers
+    finally:
+        for process in servers.processes.values():
+            _stop(process)

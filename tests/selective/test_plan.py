@@ -1,0 +1,240 @@
+"""The selective-run planner: every rule that selects, reuses or refuses, on the abalone graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+from airflow_provider_mlpipe.selective.plan import (
+    CONF_KEY,
+    ReferenceRun,
+    ReferenceStep,
+    SelectiveExecutionConfig,
+    StepInfo,
+    ancestors,
+    choose_reference_run,
+    descendants,
+    plan_selective_run,
+    steps_between,
+)
+
+# Preprocess -> Train -> Evaluate -> CheckMse -> (RegisterModel | FailOnMse); Train also feeds RegisterModel.
+UPSTREAM = {
+    "Preprocess": set(),
+    "Train": {"Preprocess"},
+    "Evaluate": {"Train", "Preprocess"},
+    "CheckMse": {"Evaluate"},
+    "RegisterModel": {"CheckMse", "Train", "Evaluate"},
+    "FailOnMse": {"CheckMse", "Evaluate"},
+}
+KINDS = {"CheckMse": "condition", "RegisterModel": "register_model", "FailOnMse": "fail"}
+PARAMETERS = ["MaxDepth", "MseThreshold"]
+
+
+def steps(**changed_digests: str) -> dict[str, StepInfo]:
+    return {
+        name: StepInfo(
+            name=name,
+            kind=KINDS.get(name, "processing"),
+            digest=changed_digests.get(name, f"sha256:{name}"),
+            upstream=frozenset(upstream),
+            if_steps=("RegisterModel",) if name == "CheckMse" else (),
+            else_steps=("FailOnMse",) if name == "CheckMse" else (),
+        )
+        for name, upstream in UPSTREAM.items()
+    }
+
+
+def record(name: str, **metadata: Any) -> dict[str, Any]:
+    return {
+        "mlpipe": 1,
+        "step": name,
+        "digest": f"sha256:{name}",
+        "outputs": {"out": {"uri": f"file:///store/{name}", "digest": f"sha256:data-{name}"}},
+        "metadata": metadata,
+    }
+
+
+def reference(state: str = "success", outcome: bool = True, **step_states: str) -> ReferenceRun:
+    states = {name: "success" for name in UPSTREAM}
+    states["FailOnMse" if outcome else "RegisterModel"] = "skipped"
+    states.update(step_states)
+    return ReferenceRun(
+        pipeline="abalone",
+        run_id="run-1",
+        state=state,
+        conf={"MaxDepth": 5, "MseThreshold": 6.0},
+        steps={
+            name: ReferenceStep(
+                name,
+                step_state,
+                record(name, **({"outcome": outcome} if name == "CheckMse" else {}))
+                if step_state == "success"
+                else None,
+            )
+            for name, step_state in states.items()
+        },
+    )
+
+
+def plan(
+    selected: list[str], ref: ReferenceRun | None = None, *, include_between: bool = False, **kwargs: Any
+):
+    return plan_selective_run(
+        "abalone",
+        kwargs.pop("definition", None) or steps(),
+        SelectiveExecutionConfig(selected, "run-1", include_between),
+        ref or reference(),
+        parameter_names=PARAMETERS,
+        overrides=kwargs.pop("overrides", None),
+    )
+
+
+def test_graph_helpers():
+    assert ancestors(UPSTREAM, ["Evaluate"]) == {"Train", "Preprocess"}
+    assert descendants(UPSTREAM, ["Evaluate"]) == {"CheckMse", "RegisterModel", "FailOnMse"}
+    assert steps_between(UPSTREAM, ["Preprocess", "CheckMse"]) == {"Train", "Evaluate"}
+    assert steps_between(UPSTREAM, ["Train", "Evaluate"]) == set()
+
+
+def test_rerun_train_reuses_preprocess_and_runs_nothing_downstream():
+    result = plan(["Train"], overrides={"MaxDepth": 8})
+
+    assert result.selected == ["Train"]
+    assert set(result.reused) == {"Preprocess"}
+    assert result.reused["Preprocess"]["source_run_id"] == "run-1"
+    assert result.reused["Preprocess"]["outputs"] == record("Preprocess")["outputs"]
+    assert result.not_run == {
+        name: "not selected: downstream of the selected steps"
+        for name in ("Evaluate", "CheckMse", "RegisterModel", "FailOnMse")
+    }
+    assert result.parameters == {"MaxDepth": 8, "MseThreshold": 6.0}
+    assert result.conf()[CONF_KEY] == {
+        "selected_steps": ["Train"],
+        "source_run_id": "run-1",
+        "include_between": False,
+        "reused_steps": ["Preprocess"],
+    }
+    assert result.conf()["MaxDepth"] == 8
+    assert "Train" in result.note() and "run-1" in result.note()
+
+
+def test_rerun_the_fail_branch_reevaluates_the_condition():
+    result = plan(["Train", "Evaluate", "CheckMse", "FailOnMse"], overrides={"MseThreshold": 0.1})
+
+    assert result.selected == ["Train", "Evaluate", "CheckMse", "FailOnMse"]
+    assert set(result.reused) == {"Preprocess"}
+    assert set(result.not_run) == {"RegisterModel"}
+
+
+def test_the_selected_order_follows_the_graph_not_the_request():
+    assert plan(["Evaluate", "Train"]).selected == ["Train", "Evaluate"]
+
+
+def test_a_reused_condition_keeps_its_outcome():
+    result = plan(["RegisterModel"])
+    assert set(result.reused) == {"Preprocess", "Train", "Evaluate", "CheckMse"}
+    assert result.reused["CheckMse"]["metadata"] == {"outcome": True}
+
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["FailOnMse"])
+    assert "FailOnMse" in str(refused.value)
+    assert "else branch of CheckMse" in str(refused.value)
+    assert "select CheckMse too" in str(refused.value)
+
+
+def test_the_failed_step_of_a_failed_run_can_be_rerun():
+    failed = reference(
+        state="failed", Evaluate="failed", CheckMse="upstream_failed", RegisterModel="upstream_failed"
+    )
+    result = plan(["Evaluate"], failed)
+    assert result.selected == ["Evaluate"]
+    assert set(result.reused) == {"Preprocess", "Train"}
+
+
+def test_a_needed_step_that_did_not_succeed_is_refused_with_its_state():
+    failed = reference(state="failed", Train="failed", Evaluate="upstream_failed")
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["Evaluate"], failed)
+    message = str(refused.value)
+    assert "Train (it did not succeed in that run: failed)" in message
+    assert "run-1" in message
+
+
+def test_a_changed_upstream_definition_is_refused_but_a_changed_selected_step_is_fine():
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["Evaluate"], definition=steps(Preprocess="sha256:new"))
+    assert "Preprocess (its definition or code changed since that run)" in str(refused.value)
+
+    assert plan(["Train"], definition=steps(Train="sha256:new")).selected == ["Train"]
+
+
+def test_a_skipped_upstream_step_is_reused_as_skipped():
+    result = plan(["RegisterModel"], reference(outcome=True))
+    assert "FailOnMse" not in result.reused  # not upstream of RegisterModel
+    rejoin_definition = steps()
+    rejoin_definition["Report"] = StepInfo(
+        "Report", "function", "sha256:Report", frozenset({"RegisterModel", "FailOnMse"})
+    )
+    with_rejoin = plan(["Report"], definition=rejoin_definition)
+    assert "FailOnMse" in with_rejoin.reused_skipped
+    assert "skipped" in with_rejoin.reused_note("FailOnMse")
+    assert with_rejoin.reused_note("Train") == "reused from run run-1"
+
+
+def test_gaps_between_selected_steps_are_named_or_filled():
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["Preprocess", "CheckMse"])
+    assert "Train, Evaluate" in str(refused.value)
+    assert "include-between" in str(refused.value)
+
+    filled = plan(["Preprocess", "CheckMse"], include_between=True)
+    assert filled.selected == ["Preprocess", "Train", "Evaluate", "CheckMse"]
+    assert filled.reused == {}
+
+
+@pytest.mark.parametrize(
+    ("selected", "expected"),
+    [
+        ([], "select at least one step"),
+        (["Train", "Trian"], "has no step(s) Trian"),
+    ],
+)
+def test_bad_selections_are_refused(selected: list[str], expected: str):
+    with pytest.raises(SelectiveExecutionError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        plan(selected)
+
+
+def test_unknown_parameter_overrides_are_refused():
+    with pytest.raises(SelectiveExecutionError, match="unknown parameter.*MaxDepht.*MaxDepth, MseThreshold"):
+        plan(["Train"], overrides={"MaxDepht": 3})
+
+
+def test_reference_run_checks():
+    finished = reference()
+    running = ReferenceRun("abalone", "run-2", "running", {}, {})
+    other = ReferenceRun("churn", "run-3", "success", {}, {})
+
+    assert choose_reference_run([running, finished], None, "abalone") is finished
+    with pytest.raises(SelectiveExecutionError, match="is running"):
+        choose_reference_run([running], "run-2", "abalone")
+    with pytest.raises(SelectiveExecutionError, match="run of pipeline 'churn', not of 'abalone'"):
+        choose_reference_run([other], "run-3", "abalone")
+    with pytest.raises(SelectiveExecutionError, match="has no run 'nope'"):
+        choose_reference_run([], "nope", "abalone")
+    with pytest.raises(SelectiveExecutionError, match="no finished run"):
+        choose_reference_run([running], None, "abalone")
+
+
+def test_config_from_a_trigger_conf_block():
+    config = SelectiveExecutionConfig.from_conf({"selected_steps": "Train, Evaluate", "source_run_id": "r"})
+    assert config == SelectiveExecutionConfig(["Train", "Evaluate"], "r")
+    assert SelectiveExecutionConfig.from_conf(config.to_conf()) == config
+    with pytest.raises(SelectiveExecutionError, match="unknown key"):
+        SelectiveExecutionConfig.from_conf({"selected_steps": ["Train"], "from": "r"})
+    with pytest.raises(SelectiveExecutionError, match="list of step names"):
+        SelectiveExecutionConfig.from_conf({"selected_steps": 3})
+    with pytest.raises(SelectiveExecutionError, match="must be a mapping"):
+        SelectiveExecutionConfig.from_conf(["Train"])
