@@ -80,3 +80,11 @@ class SelectiveExecutionError(MlpipeError):
 
 class ExecutionNotFoundError(MlpipeError):
     """No execution (DAG run) with that id exists for the pipeline."""
+
+
+class ExecutionTimeoutError(MlpipeError, TimeoutError):
+    """An execution did not finish within the time given to ``wait``."""
+
+
+class AirflowApiError(MlpipeError):
+    """Airflow's REST API refused a request or could not be reached; the message says which and why."""

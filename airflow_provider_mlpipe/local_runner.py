@@ -30,6 +30,8 @@ LOCAL_BUNDLE = "dags-folder"
 IDLE_POLL_SECONDS = 0.5
 
 PrepareRun = Callable[["DagRun", "Session"], None]
+# Called after each task with its id, its final state and its duration in seconds.
+TaskCallback = Callable[[str, str, "float | None"], None]
 
 
 @dataclass
@@ -50,6 +52,7 @@ class TaskResult:
     try_number: int
     return_value: Any = None
     note: str | None = None
+    priority_weight: int = 0
 
 
 @dataclass
@@ -150,10 +153,16 @@ def create_run(
         return run.run_id
 
 
-def drive_run(dag: DAG, run_id: str) -> None:
-    """Schedule and run the tasks of run ``run_id`` in this process until the run finishes."""
+def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None) -> None:
+    """Schedule and run the tasks of run ``run_id`` in this process until the run finishes.
+
+    :param dag: the DAG whose tasks run.
+    :param run_id: the run, created by :func:`create_run`.
+    :param on_task_done: called after each task that ran (progress output).
+    """
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
     from airflow.sdk import timezone
     from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
@@ -194,6 +203,12 @@ def drive_run(dag: DAG, run_id: str) -> None:
                     _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
                 except Exception:  # the task's failure is recorded in its state; go on like the scheduler
                     log.exception("Task %s failed", ti.task_id)
+                if on_task_done is not None:
+                    # The task runner ends the task in its own session: read the outcome afresh.
+                    state, duration = session.execute(
+                        select(TaskInstance.state, TaskInstance.duration).where(TaskInstance.id == ti.id)
+                    ).one()
+                    on_task_done(ti.task_id, _state_text(state) or "none", duration)
 
 
 def collect_result(dag_id: str, run_id: str) -> RunResult:
@@ -203,7 +218,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_provider_mlpipe.records import read_step_records
+    from airflow_provider_mlpipe.records import pipeline_order, read_step_records
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
@@ -223,6 +238,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
                 try_number=ti.try_number,
                 return_value=values.get(ti.task_id),
                 note=ti.note,
+                priority_weight=ti.priority_weight or 0,
             )
             for ti in instances
         ]
@@ -231,7 +247,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
             run_id=run_id,
             state=_state_text(run.state) or "none",
             conf=dict(run.conf or {}),
-            tasks=sorted(tasks, key=lambda task: task.task_id),
+            tasks=sorted(tasks, key=pipeline_order),
         )
 
 

@@ -21,6 +21,9 @@ from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
+    from airflow_provider_mlpipe.client.executions import ExecutionsSession, PipelineExecution
+    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+
 PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 # Where a problem was found: (step name or None, field or None) -> line in the spec file.
@@ -272,6 +275,52 @@ class Pipeline:
     def step_digests(self) -> dict[str, str]:
         """Each step's definition digest (definition plus code file contents)."""
         return {name: step.digest() for name, step in self.steps.items()}
+
+    # -- executions (the client imports Airflow; the model itself does not) -------------------
+    def start(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        selective_execution_config: SelectiveExecutionConfig | None = None,
+        *,
+        session: ExecutionsSession | None = None,
+        note: str | None = None,
+    ) -> PipelineExecution:
+        """Start an execution, as SageMaker's ``Pipeline.start``.
+
+        :param parameters: values for the pipeline's parameters (for a selective run: overrides of
+            the reference run's values).
+        :param selective_execution_config: run only some steps, reusing a reference run for the rest.
+        :param session: where to run (default: the REST API if ``[mlpipe] api_url`` is set, else local).
+        :param note: a note shown on the run in the Airflow UI.
+        """
+        from airflow_provider_mlpipe.client import default_session
+        from airflow_provider_mlpipe.client.executions import PipelineExecution
+
+        session = session or default_session()
+        execution_id = session.start(
+            self, parameters=parameters, selective_execution_config=selective_execution_config, note=note
+        )
+        return PipelineExecution(session, self.name, execution_id)
+
+    def list_executions(
+        self, *, session: ExecutionsSession | None = None, limit: int = 20
+    ) -> list[PipelineExecution]:
+        """The pipeline's executions, newest first."""
+        from airflow_provider_mlpipe.client import default_session
+        from airflow_provider_mlpipe.client.executions import PipelineExecution
+
+        session = session or default_session()
+        return [
+            PipelineExecution(session, self.name, description.execution_id)
+            for description in session.list_executions(self.name, limit=limit)
+        ]
+
+    def execution(self, execution_id: str, *, session: ExecutionsSession | None = None) -> PipelineExecution:
+        """The execution ``execution_id`` (an Airflow run id) of this pipeline."""
+        from airflow_provider_mlpipe.client import default_session
+        from airflow_provider_mlpipe.client.executions import PipelineExecution
+
+        return PipelineExecution(session or default_session(), self.name, execution_id)
 
     def to_dag(self, **dag_kwargs: Any) -> DAG:
         """Build the Airflow DAG (imports Airflow; see :mod:`airflow_provider_mlpipe.factory`)."""

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidationError, StepExecutionError
 from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
+from airflow_provider_mlpipe.model.parameters import Parameter
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.model.steps import ConditionStep, Step
 from airflow_provider_mlpipe.settings import artifact_store_for
@@ -36,9 +37,16 @@ RECORD_VERSION = 1
 
 
 def step_record(
-    step: Step, outputs: Mapping[str, ArtifactRef], metadata: Mapping[str, Any] | None = None
+    step: Step,
+    outputs: Mapping[str, ArtifactRef],
+    metadata: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The XCom ``return_value`` of a step: references only, never data."""
+    """The XCom ``return_value`` of a step: references only, never data.
+
+    :param parameters: the values of the pipeline parameters the step read; a selective run reuses
+        the step only with the same values.
+    """
     return {
         "mlpipe": RECORD_VERSION,
         "step": step.name,
@@ -46,7 +54,13 @@ def step_record(
         "digest": step.digest(),
         "outputs": {name: ref.to_dict() for name, ref in outputs.items()},
         "metadata": dict(metadata or {}),
+        "parameters": dict(parameters or {}),
     }
+
+
+def parameters_read(step: Step) -> list[str]:
+    """The names of the pipeline parameters that ``step`` reads."""
+    return sorted({reference.name for _, reference in step.references() if isinstance(reference, Parameter)})
 
 
 def step_manifest(step: Step) -> dict[str, Any]:
@@ -269,7 +283,8 @@ class MlpipeStepOperator(BaseOperator):
             time.perf_counter() - started,
             ", ".join(f"{name}={ref.digest[:19]}" for name, ref in outputs.items()) or "none",
         )
-        return step_record(self.step, outputs, metadata)
+        used = {name: runtime.parameters.get(name) for name in parameters_read(self.step)}
+        return step_record(self.step, outputs, metadata, used)
 
     def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run the step; return (output name -> value or Path, metadata for the record)."""

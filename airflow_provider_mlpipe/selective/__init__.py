@@ -1,0 +1,11 @@
+"""Selective execution: re-run chosen steps, take everything upstream from a reference run.
+
+:mod:`~airflow_provider_mlpipe.selective.plan` decides (pure Python); :mod:`~airflow_provider_mlpipe.selective.runs`
+writes the run and its reused steps to Airflow's metadata DB in one transaction.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig, SelectivePlan
+
+__all__ = ["SelectiveExecutionConfig", "SelectivePlan"]

@@ -241,7 +241,7 @@ def plan_selective_run(
     config: SelectiveExecutionConfig,
     reference: ReferenceRun,
     *,
-    parameter_names: Iterable[str],
+    parameter_defaults: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
 ) -> SelectivePlan:
     """Decide what a selective run does with each step, or refuse with a message naming what is wrong.
@@ -250,12 +250,13 @@ def plan_selective_run(
     :param steps: the current definition of every step.
     :param config: the selection and the reference run asked for.
     :param reference: the reference run (already checked by :func:`choose_reference_run`).
-    :param parameter_names: the pipeline's parameters, to refuse unknown overrides.
+    :param parameter_defaults: the pipeline's parameters and their current defaults.
     :param overrides: parameter values that replace the reference run's.
     """
     upstream = {name: set(info.upstream) for name, info in steps.items()}
     selected = _checked_selection(pipeline, steps, upstream, config)
-    parameters = _parameters(reference, parameter_names, overrides or {})
+    parameters = _parameters(reference, parameter_defaults, overrides or {})
+    effective = {**parameter_defaults, **parameters}
     plan = SelectivePlan(
         pipeline=pipeline,
         source_run_id=reference.run_id,
@@ -266,7 +267,7 @@ def plan_selective_run(
     needed = ancestors(upstream, selected) - selected
     problems = []
     for name in sorted(needed):
-        problem = _reuse(plan, steps[name], reference.steps.get(name), reference.run_id)
+        problem = _reuse(plan, steps[name], reference.steps.get(name), reference.run_id, effective)
         if problem:
             problems.append(f"{name} ({problem})")
     if problems:
@@ -312,9 +313,9 @@ def _checked_selection(
 
 
 def _parameters(
-    reference: ReferenceRun, parameter_names: Iterable[str], overrides: Mapping[str, Any]
+    reference: ReferenceRun, parameter_defaults: Mapping[str, Any], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    known = list(parameter_names)
+    known = list(parameter_defaults)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise SelectiveExecutionError(
@@ -324,8 +325,17 @@ def _parameters(
     return {**inherited, **overrides}
 
 
-def _reuse(plan: SelectivePlan, info: StepInfo, previous: ReferenceStep | None, run_id: str) -> str | None:
-    """Record ``info`` as reused in ``plan``; return why it cannot be, if it cannot."""
+def _reuse(
+    plan: SelectivePlan,
+    info: StepInfo,
+    previous: ReferenceStep | None,
+    run_id: str,
+    effective: Mapping[str, Any],
+) -> str | None:
+    """Record ``info`` as reused in ``plan``; return why it cannot be, if it cannot.
+
+    :param effective: every parameter's value in the new run.
+    """
     state = previous.state if previous is not None else None
     if state not in REUSABLE_STEP_STATES:
         return f"it did not succeed in that run: {state or 'never ran'}"
@@ -337,6 +347,14 @@ def _reuse(plan: SelectivePlan, info: StepInfo, previous: ReferenceStep | None, 
         return "that run holds no outputs of it"
     if record.get("digest") != info.digest:
         return "its definition or code changed since that run"
+    # Its outputs were computed from that run's parameter values: they only stand for these if equal.
+    changed = [
+        f"{name} was {used!r}, now {effective.get(name)!r}"
+        for name, used in sorted((record.get("parameters") or {}).items())
+        if effective.get(name) != used
+    ]
+    if changed:
+        return f"it reads parameter(s) that differ: {', '.join(changed)}"
     plan.reused[info.name] = {
         **record,
         "source_run_id": run_id,

@@ -120,21 +120,36 @@ def plan_for_dag(
         dag.dag_id,
     )
     plan = plan_selective_run(
-        dag.dag_id, steps, config, reference, parameter_names=list(dag.params.keys()), overrides=overrides
+        dag.dag_id, steps, config, reference, parameter_defaults=parameter_defaults(dag), overrides=overrides
     )
     _validate_parameters(dag, plan)
     return plan
 
 
-def _validate_parameters(dag: Any, plan: SelectivePlan) -> None:
-    """Check the run's parameters against the DAG's typed params before anything is created."""
-    from airflow.exceptions import ParamValidationError as CoreParamValidationError
-    from airflow.sdk.exceptions import ParamValidationError
+def parameter_defaults(dag: Any) -> dict[str, Any]:
+    """Each param of ``dag`` with its default (None for a required one), from either kind of DAG."""
+    defaults = {}
+    for name, param in dag.params.items():
+        value = getattr(param, "value", None)
+        defaults[name] = value if isinstance(value, (str, int, float, bool, list, dict)) else None
+    return defaults
 
-    try:
-        dag.params.deep_merge(plan.parameters).validate()
-    except (ParamValidationError, CoreParamValidationError) as error:
-        raise SelectiveExecutionError(f"invalid parameters for pipeline {dag.dag_id!r}: {error}") from None
+
+def _validate_parameters(dag: Any, plan: SelectivePlan) -> None:
+    """Check the run's parameter values against the DAG's typed params before anything is created.
+
+    Works on the params of a DAG file's DAG and of a serialized DAG alike: both carry a JSON schema.
+    """
+    from jsonschema import ValidationError, validate
+
+    errors = []
+    for name, value in plan.parameters.items():
+        try:
+            validate(value, dag.params.get_param(name).schema)
+        except ValidationError as error:
+            errors.append(f"{name}={value!r}: {error.message}")
+    if errors:
+        raise SelectiveExecutionError(f"invalid parameters for pipeline {dag.dag_id!r}: {'; '.join(errors)}")
 
 
 def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:

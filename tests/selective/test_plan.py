@@ -30,7 +30,9 @@ UPSTREAM = {
     "FailOnMse": {"CheckMse", "Evaluate"},
 }
 KINDS = {"CheckMse": "condition", "RegisterModel": "register_model", "FailOnMse": "fail"}
-PARAMETERS = ["MaxDepth", "MseThreshold"]
+DEFAULTS = {"MaxDepth": 5, "MseThreshold": 6.0}
+# The parameter values each step read in the reference run (Train reads MaxDepth).
+READ = {"Train": {"MaxDepth": 5}, "CheckMse": {"MseThreshold": 6.0}}
 
 
 def steps(**changed_digests: str) -> dict[str, StepInfo]:
@@ -54,10 +56,13 @@ def record(name: str, **metadata: Any) -> dict[str, Any]:
         "digest": f"sha256:{name}",
         "outputs": {"out": {"uri": f"file:///store/{name}", "digest": f"sha256:data-{name}"}},
         "metadata": metadata,
+        "parameters": READ.get(name, {}),
     }
 
 
-def reference(state: str = "success", outcome: bool = True, **step_states: str) -> ReferenceRun:
+def reference(
+    state: str = "success", outcome: bool = True, conf: dict[str, Any] | None = None, **step_states: str
+) -> ReferenceRun:
     states = {name: "success" for name in UPSTREAM}
     states["FailOnMse" if outcome else "RegisterModel"] = "skipped"
     states.update(step_states)
@@ -65,7 +70,7 @@ def reference(state: str = "success", outcome: bool = True, **step_states: str) 
         pipeline="abalone",
         run_id="run-1",
         state=state,
-        conf={"MaxDepth": 5, "MseThreshold": 6.0},
+        conf={"MaxDepth": 5, "MseThreshold": 6.0} if conf is None else conf,
         steps={
             name: ReferenceStep(
                 name,
@@ -87,7 +92,7 @@ def plan(
         kwargs.pop("definition", None) or steps(),
         SelectiveExecutionConfig(selected, "run-1", include_between),
         ref or reference(),
-        parameter_names=PARAMETERS,
+        parameter_defaults=kwargs.pop("defaults", DEFAULTS),
         overrides=kwargs.pop("overrides", None),
     )
 
@@ -238,3 +243,20 @@ def test_config_from_a_trigger_conf_block():
         SelectiveExecutionConfig.from_conf({"selected_steps": 3})
     with pytest.raises(SelectiveExecutionError, match="must be a mapping"):
         SelectiveExecutionConfig.from_conf(["Train"])
+
+
+def test_a_reused_step_must_have_read_the_same_parameter_values():
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["Evaluate"], overrides={"MaxDepth": 8})
+    assert "Train (it reads parameter(s) that differ: MaxDepth was 5, now 8)" in str(refused.value)
+
+    # Overriding a parameter that only selected steps read is the point of a selective run.
+    assert plan(["Train", "Evaluate"], overrides={"MaxDepth": 8}).parameters["MaxDepth"] == 8
+    # An override equal to the value used is not a change.
+    assert plan(["Evaluate"], overrides={"MaxDepth": 5}).selected == ["Evaluate"]
+
+
+def test_a_changed_default_counts_as_a_changed_value():
+    took_defaults = reference(conf={})  # the reference run gave no values: it took the defaults of then
+    with pytest.raises(SelectiveExecutionError, match="MaxDepth was 5, now 7"):
+        plan(["Evaluate"], took_defaults, defaults={"MaxDepth": 7, "MseThreshold": 6.0})

@@ -1,0 +1,239 @@
+"""``mlpipe run`` (local), ``mlpipe start`` (a running Airflow) and ``mlpipe executions ...``.
+
+All of them go through the executions API (:mod:`airflow_provider_mlpipe.client`), so the command
+line and Python see the same executions and the same errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mlpipe.cli.output import execution_lines, format_table, steps_table
+from airflow_provider_mlpipe.exceptions import MlpipeError, ParameterValidationError
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.client.executions import ExecutionsSession
+    from airflow_provider_mlpipe.model.pipeline import Pipeline
+    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+
+
+def dags_folder(option: str | None) -> Path:
+    """``--dags-folder``, else Airflow's ``[core] dags_folder``."""
+    if option:
+        return Path(option).expanduser().resolve()
+    configured = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+    if not configured:
+        from airflow.configuration import conf
+
+        configured = conf.get("core", "dags_folder")
+    return Path(configured).expanduser().resolve()
+
+
+def parse_param_options(pipeline: Pipeline | None, options: Sequence[str]) -> dict[str, Any]:
+    """``["MaxDepth=8", ...]`` -> typed values, checked against the pipeline's parameters.
+
+    Without the pipeline's definition (``mlpipe start`` on a machine without the dags folder), values
+    are read as JSON where they parse (``8`` -> 8, ``true`` -> True) and as text otherwise; the server
+    checks them against the pipeline's typed params.
+    """
+    values: dict[str, Any] = {}
+    for option in options:
+        name, separator, text = option.partition("=")
+        if not separator or not name:
+            raise ParameterValidationError(f"--param {option!r}: expected NAME=VALUE")
+        if pipeline is None:
+            try:
+                values[name] = json.loads(text)
+            except ValueError:
+                values[name] = text
+            continue
+        parameter = pipeline.parameters.get(name)
+        if parameter is None:
+            known = ", ".join(pipeline.parameters) or "none"
+            raise ParameterValidationError(f"unknown parameter {name!r}; the pipeline has: {known}")
+        values[name] = parameter.parse_text(text)
+    return values
+
+
+def selective_config(args: argparse.Namespace) -> SelectiveExecutionConfig | None:
+    """``--select A,B [--from-run RUN] [--include-between]`` as a config; None without ``--select``."""
+    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+
+    if args.select is None:
+        if args.from_run or args.include_between:
+            raise MlpipeError("--from-run and --include-between need --select")
+        return None
+    return SelectiveExecutionConfig(args.select, args.from_run, args.include_between)
+
+
+def _report(session: ExecutionsSession, pipeline_name: str, execution_id: str) -> str:
+    """Print the steps and the outcome of an execution; return its status."""
+    description = session.describe(pipeline_name, execution_id)
+    print(steps_table(session.list_steps(pipeline_name, execution_id)))
+    print(f"Execution {execution_id}: {description.status}")
+    return description.status
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Run a pipeline (or some of its steps) in this process on the embedded DB."""
+    from airflow_provider_mlpipe.client.local import LocalSession
+    from airflow_provider_mlpipe.discovery import find_pipeline
+
+    pipeline = find_pipeline(dags_folder(args.dags_folder), args.pipeline)
+    parameters = parse_param_options(pipeline, args.param or [])
+    config = selective_config(args)
+    what = f"steps {', '.join(config.selected_steps)} of" if config else "pipeline"
+    print(f"Running {what} {pipeline.name!r} locally; parameters given: {json.dumps(parameters)}")
+
+    def progress(step: str, state: str, duration: float | None) -> None:
+        print(f"  {step}: {state}" + (f" ({duration:.1f}s)" if duration is not None else ""), flush=True)
+
+    session = LocalSession(on_task_done=progress)
+    execution_id = session.start(
+        pipeline, parameters=parameters, selective_execution_config=config, note=args.note
+    )
+    return 0 if _report(session, pipeline.name, execution_id) == "success" else 1
+
+
+def _remote_session(args: argparse.Namespace) -> ExecutionsSession:
+    from airflow_provider_mlpipe.client.rest import AirflowSession
+
+    return AirflowSession(args.api_url)
+
+
+def command_start(args: argparse.Namespace) -> int:
+    """Start an execution on a running Airflow (REST API); with ``--wait``, follow it to the end."""
+    from airflow_provider_mlpipe.client.executions import PipelineExecution
+    from airflow_provider_mlpipe.discovery import find_pipeline
+
+    pipeline: Pipeline | None
+    try:
+        pipeline = find_pipeline(dags_folder(args.dags_folder), args.pipeline)
+    except MlpipeError:
+        pipeline = None  # the server knows the pipeline; values are checked there
+    parameters = parse_param_options(pipeline, args.param or [])
+    session = _remote_session(args)
+    execution_id = session.start(
+        pipeline or args.pipeline,  # type: ignore[arg-type]
+        parameters=parameters,
+        selective_execution_config=selective_config(args),
+        note=args.note,
+    )
+    print(f"Started execution {execution_id} of {args.pipeline!r}")
+    if not args.wait:
+        return 0
+    PipelineExecution(session, args.pipeline, execution_id).wait(poll=args.poll, timeout=args.timeout)
+    return 0 if _report(session, args.pipeline, execution_id) == "success" else 1
+
+
+def _session(args: argparse.Namespace) -> ExecutionsSession:
+    """``--api-url``: that Airflow; ``--local``: the embedded DB; neither: the configured default."""
+    if args.local:
+        from airflow_provider_mlpipe.client.local import LocalSession
+
+        return LocalSession()
+    if args.api_url:
+        return _remote_session(args)
+    from airflow_provider_mlpipe.client import default_session
+
+    return default_session()
+
+
+def command_executions_list(args: argparse.Namespace) -> int:
+    descriptions = _session(args).list_executions(args.pipeline, limit=args.limit)
+    rows = [
+        (
+            d.execution_id,
+            d.status,
+            d.start_time.strftime("%Y-%m-%d %H:%M:%S") if d.start_time else "-",
+            d.end_time.strftime("%Y-%m-%d %H:%M:%S") if d.end_time else "-",
+            "selective: " + ",".join(d.selective_execution.get("selected_steps", []))
+            if d.selective_execution
+            else "full",
+        )
+        for d in descriptions
+    ]
+    print(format_table(["execution", "status", "started", "ended", "kind"], rows))
+    return 0
+
+
+def command_executions_describe(args: argparse.Namespace) -> int:
+    print("\n".join(execution_lines(_session(args).describe(args.pipeline, args.execution_id))))
+    return 0
+
+
+def command_executions_steps(args: argparse.Namespace) -> int:
+    print(steps_table(_session(args).list_steps(args.pipeline, args.execution_id)))
+    return 0
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="a parameter value")
+    parser.add_argument(
+        "--select", metavar="STEP,STEP", help="run only these steps, reuse a run for the rest"
+    )
+    parser.add_argument(
+        "--from-run", metavar="RUN_ID", help="the run to reuse (default: the latest finished)"
+    )
+    parser.add_argument(
+        "--include-between", action="store_true", help="also run the steps between the selected ones"
+    )
+    parser.add_argument("--note", help="a note for the run, shown in the Airflow UI")
+    parser.add_argument("--dags-folder", help="where the pipeline specs are (default: Airflow's dags folder)")
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``run``, ``start`` and ``executions`` to the ``mlpipe`` parser."""
+    run = commands.add_parser("run", help="run a pipeline (or chosen steps) locally on the embedded DB")
+    run.add_argument("pipeline")
+    add_selection_options(run)
+    run.set_defaults(handler=command_run)
+
+    start = commands.add_parser("start", help="start a pipeline (or chosen steps) on a running Airflow")
+    start.add_argument("pipeline")
+    add_selection_options(start)
+    start.add_argument("--api-url", help="the api-server (default: [mlpipe] api_url)")
+    start.add_argument("--wait", action="store_true", help="wait for the execution and print its steps")
+    start.add_argument("--poll", type=float, default=2.0, help="seconds between checks with --wait")
+    start.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
+    start.set_defaults(handler=command_start)
+
+    executions = commands.add_parser("executions", help="the executions of a pipeline")
+    sub = executions.add_subparsers(dest="executions_command", required=True)
+    for name, handler, needs_id in (
+        ("list", command_executions_list, False),
+        ("describe", command_executions_describe, True),
+        ("steps", command_executions_steps, True),
+    ):
+        parser = sub.add_parser(name)
+        parser.add_argument("pipeline")
+        if needs_id:
+            parser.add_argument("execution_id")
+        else:
+            parser.add_argument("--limit", type=int, default=20)
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--api-url", help="a running Airflow (default: [mlpipe] api_url if set)")
+        where.add_argument("--local", action="store_true", help="the embedded DB of $AIRFLOW_HOME")
+        parser.set_defaults(handler=handler)
+
+
+def quiet_airflow_logs(verbose: bool) -> None:
+    """Keep Airflow's own info logs out of the command's output unless asked (``-v``).
+
+    Set before Airflow is imported, which reads its logging level once.
+    """
+    if verbose:
+        return
+    if "airflow" not in sys.modules:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # Deprecation notices of Airflow's dependencies are for Airflow's developers, not for this output
+    # (Starlette's are UserWarnings, hence the filter on the name).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*is deprecated.*")
