@@ -67,8 +67,11 @@ def reference_candidates(dag_id: str, source_run_id: str | None, *, session: Ses
     from sqlalchemy import select
 
     if source_run_id is not None:
-        query = select(DagRun).where(DagRun.run_id == source_run_id)
-        runs = sorted(session.scalars(query), key=lambda run: run.dag_id != dag_id)
+        # The (dag_id, run_id) lookup uses the unique index; only a miss looks in other DAGs, to say
+        # "that is a run of another pipeline" rather than "no such run".
+        own = select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == source_run_id)
+        anywhere = select(DagRun).where(DagRun.run_id == source_run_id).limit(1)
+        runs = list(session.scalars(own)) or list(session.scalars(anywhere))
     else:
         query = (
             select(DagRun)

@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -73,6 +74,9 @@ def server_env(
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+        # Several components (and parallel triggers) write to one SQLite file: wait for the lock
+        # longer than SQLite's default 5 s instead of failing the request.
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}?timeout=60",
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="4",
@@ -93,6 +97,19 @@ def server_env(
     )
     env.update(extra or {})
     return env
+
+
+def use_write_ahead_log(database: Path) -> None:
+    """Switch the SQLite file to WAL journaling (a setting kept in the file).
+
+    In SQLite's default journal mode a reader blocks writers; with the api-server, the scheduler and
+    parallel triggers all writing, two transactions can each wait for the other until one fails. With
+    WAL, readers never block the writer, which is how a shared SQLite file copes with several writers.
+    """
+    with sqlite3.connect(database) as connection:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        raise RuntimeError(f"could not switch {database} to WAL journaling (got {mode})")
 
 
 def _wait_healthy(servers: AirflowServers, deadline: float) -> None:
@@ -141,6 +158,7 @@ def airflow_servers(
     migrated = servers.airflow("db", "migrate", timeout=300)
     if migrated.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
+    use_write_ahead_log(home / "airflow.db")
     commands = {
         "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         "scheduler": ["scheduler", "--skip-serve-logs"],

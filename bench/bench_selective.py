@@ -1,0 +1,387 @@
+"""Selective execution under the real scheduler: a chain of no-op steps, then only its last step.
+
+Starts api-server, scheduler (LocalExecutor) and dag-processor once, on 127.0.0.1 with SQLite in a
+temporary ``AIRFLOW_HOME`` (``tests/integration/servers.py``), and measures, ``--repeat`` times:
+
+1. a full run of a linear pipeline of ``--steps`` no-op function steps (each reads the previous
+   step's output);
+2. a selective run of the last step only, with that full run as the source (created through the
+   plugin endpoint); the reused steps must be recorded as done (success, try 0, note "reused from
+   run ...") and only the last step must run;
+3. a full run of a one-step pipeline of the same no-op step.
+
+For each: wall time from the trigger request to the poll that sees the run finished (so up to one
+``--poll`` interval more), and the run's own ``start_date -> end_date``. Goal: selective <= 1.5 x
+one-step, whatever the number of reused steps. Also shows where a run's time goes (trigger request,
+waiting to start, scheduling, task start, task body). Exits non-zero if a run fails or the selective
+run is not what it should be; it never asserts on timing.
+
+Run: ``.venv/bin/python bench/bench_selective.py [--steps 20] [--repeat 5] [--poll 0.1] [--settle 6]``
+(about 3 minutes with the defaults; ``--keep`` keeps the temporary home with its logs and DB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.integration.servers, shared with the integration tests
+
+from tests.integration.servers import AirflowServers, airflow_servers  # noqa: E402
+
+GOAL = 1.5  # selective run / one-step run
+CHAIN = "bench_selective_chain"
+ONE_STEP = "bench_selective_one"
+FINISHED = {"success", "failed"}
+# Imported by the task processes by module name: Airflow puts the dags folder on their sys.path.
+NOOP_MODULE = "def identity(value=0):\n    return value\n"
+
+
+class BenchError(Exception):
+    """A run failed or a selective run is not what it should be: the figures would be meaningless."""
+
+
+def step_names(steps: int) -> list[str]:
+    width = max(2, len(str(steps - 1)))
+    return [f"s{index:0{width}d}" for index in range(steps)]
+
+
+def chain_spec(name: str, steps: int) -> str:
+    """A linear pipeline: the first step returns 0, every other one returns the previous step's result."""
+    names = step_names(steps)
+    lines = [f"name: {name}", "steps:"]
+    lines.append(
+        f"  - {{name: {names[0]}, type: function, function: 'bench_noop:identity', arguments: {{value: 0}}}}"
+    )
+    for previous, current in zip(names, names[1:], strict=False):
+        lines.append(
+            f"  - {{name: {current}, type: function, function: 'bench_noop:identity', "
+            f"arguments: {{value: {{step: {previous}, output: result}}}}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_dags_folder(folder: Path, steps: int) -> None:
+    folder.mkdir(parents=True)
+    shutil.copy(REPO / "dags" / "mlpipe_pipelines.py", folder)
+    (folder / "bench_noop.py").write_text(NOOP_MODULE)
+    (folder / f"{CHAIN}.pipeline.yaml").write_text(chain_spec(CHAIN, steps))
+    (folder / f"{ONE_STEP}.pipeline.yaml").write_text(chain_spec(ONE_STEP, 1))
+
+
+class Api:
+    """The REST API v2 and the plugin's endpoint, with the JWT the all-admins auth manager hands out."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.token = ""
+        self.token = self.call("GET", "/auth/token")[1]["access_token"]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = self.call(method, path, body)
+        if status >= 300:
+            raise BenchError(f"{method} {path} -> {status}: {payload}")
+        return payload
+
+
+def wait_for_dags(api: Api, servers: AirflowServers, dag_ids: Iterable[str], timeout: float = 180) -> None:
+    """A DAG can be triggered only once the dag-processor has parsed and serialized it."""
+    deadline = time.monotonic() + timeout
+    for dag_id in dag_ids:
+        while api.call("GET", f"/api/v2/dags/{dag_id}")[0] != 200:
+            servers.check_alive()
+            if time.monotonic() > deadline:
+                errors = api.call("GET", "/api/v2/importErrors")[1]
+                raise BenchError(f"DAG {dag_id} was not parsed in {timeout:.0f} s; import errors: {errors}")
+            time.sleep(0.5)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def seconds(start: str | None, end: str | None) -> float:
+    begin, finish = parse_time(start), parse_time(end)
+    return (finish - begin).total_seconds() if begin and finish else float("nan")
+
+
+@dataclass
+class Measured:
+    """One finished run: the wall time seen by the client and where the run's own time went."""
+
+    dag_id: str
+    run_id: str
+    wall: float  # trigger request sent -> a poll sees the run finished
+    request: float  # the trigger request itself (the selective endpoint plans and records reuse here)
+    run: float  # the run's start_date -> end_date (set by the scheduler)
+    queued: float  # queued_at -> start_date: the run waits for a scheduler loop to start it
+    scheduler: float  # start_date -> first task queued, between tasks, last task end -> run end
+    task_start: float  # task queued -> task start_date (executor, task process start)
+    task_body: float  # start_date -> end_date of the tasks that ran
+    tasks: list[dict[str, Any]]
+
+
+def breakdown(run: dict[str, Any], tasks: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """Split start_date -> end_date of a run whose executed tasks ran one after another.
+
+    Reused steps (try 0) never ran, so only the executed tasks count; the three parts add up to the
+    run's start_date -> end_date exactly.
+    """
+    executed = sorted((ti for ti in tasks if ti["try_number"] > 0), key=lambda ti: ti["start_date"])
+    scheduler = task_start = body = 0.0
+    previous_end = run["start_date"]
+    for ti in executed:
+        scheduler += seconds(previous_end, ti["queued_when"])
+        task_start += seconds(ti["queued_when"], ti["start_date"])
+        body += seconds(ti["start_date"], ti["end_date"])
+        previous_end = ti["end_date"]
+    scheduler += seconds(previous_end, run["end_date"])
+    return scheduler, task_start, body
+
+
+def wait_finished(
+    api: Api,
+    servers: AirflowServers,
+    dag_id: str,
+    run_id: str,
+    started: float,
+    answered: float,
+    poll: float,
+    timeout: float,
+) -> Measured:
+    """Poll the run until it finishes; ``started`` and ``answered`` frame its trigger request."""
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+    while True:
+        run = api.ok("GET", path)
+        if run["state"] in FINISHED:
+            wall = time.perf_counter() - started
+            break
+        if time.perf_counter() - started > timeout:
+            raise BenchError(f"run {run_id} of {dag_id} still {run['state']} after {timeout:.0f} s")
+        servers.check_alive()
+        time.sleep(poll)
+    tasks = api.ok("GET", f"{path}/taskInstances?limit=1000")["task_instances"]
+    if run["state"] != "success":
+        failed = {ti["task_id"]: ti["state"] for ti in tasks if ti["state"] != "success"}
+        raise BenchError(f"run {run_id} of {dag_id} ended {run['state']}; tasks not successful: {failed}")
+    scheduler, task_start, body = breakdown(run, tasks)
+    return Measured(
+        dag_id,
+        run_id,
+        wall,
+        answered - started,
+        seconds(run["start_date"], run["end_date"]),
+        seconds(run["queued_at"], run["start_date"]),
+        scheduler,
+        task_start,
+        body,
+        tasks,
+    )
+
+
+def full_run(api: Api, servers: AirflowServers, dag_id: str, poll: float, timeout: float) -> Measured:
+    started = time.perf_counter()
+    run = api.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": {}})
+    answered = time.perf_counter()
+    return wait_finished(api, servers, dag_id, run["dag_run_id"], started, answered, poll, timeout)
+
+
+def selective_run(
+    api: Api, servers: AirflowServers, last: str, source: str, poll: float, timeout: float
+) -> Measured:
+    started = time.perf_counter()
+    run = api.ok(
+        "POST",
+        f"/mlpipe/api/v1/pipelines/{CHAIN}/selectiveRuns",
+        {"selected_steps": [last], "source_run_id": source},
+    )
+    answered = time.perf_counter()
+    return wait_finished(api, servers, CHAIN, run["run_id"], started, answered, poll, timeout)
+
+
+def check_selective(measured: Measured, steps: list[str], source: str) -> None:
+    """The unselected steps were recorded as done from ``source`` without a task process; the last ran."""
+    by_name = {ti["task_id"]: ti for ti in measured.tasks}
+    problems = []
+    for name in steps[:-1]:
+        ti = by_name.get(name, {})
+        got = (ti.get("state"), ti.get("try_number"), ti.get("note"))
+        if got != ("success", 0, f"reused from run {source}"):
+            problems.append(f"{name}: state, try, note = {got}")
+    last = by_name.get(steps[-1], {})
+    if (last.get("state"), last.get("try_number")) != ("success", 1):
+        problems.append(f"{steps[-1]} (selected): state, try = {last.get('state')}, {last.get('try_number')}")
+    if problems:
+        raise BenchError(f"selective run {measured.run_id} is wrong:\n  " + "\n  ".join(problems))
+
+
+# The table's columns: a label and how to read the figure from a measured run.
+COLUMNS: list[tuple[str, Callable[[Measured], float]]] = [
+    ("wall", lambda m: m.wall),
+    ("request", lambda m: m.request),
+    ("start->end", lambda m: m.run),
+    ("queued", lambda m: m.queued),
+    ("scheduling", lambda m: m.scheduler),
+    ("task start", lambda m: m.task_start),
+    ("task body", lambda m: m.task_body),
+]
+LABEL = 28
+
+
+def median_of(runs: list[Measured], field: Callable[[Measured], float]) -> float:
+    return statistics.median(field(m) for m in runs)
+
+
+def report(results: dict[str, list[Measured]], steps: int, warm_up: Measured) -> None:
+    repeat = len(results["one"])
+    print(
+        f"\n{steps}-step chain of no-op function steps, LocalExecutor, SQLite; {repeat} runs of each; seconds"
+    )
+    print(f"{'':<{LABEL}}" + "".join(f"{name:>14}" for name, _ in COLUMNS))
+    print(f"{'':<{LABEL}}" + "  median   min" * len(COLUMNS))
+    kinds = {
+        "full": f"full, {steps} steps",
+        "selective": f"selective, last ({steps - 1} reused)",
+        "one": "one-step pipeline",
+    }
+    for kind, label in kinds.items():
+        figures = "".join(
+            f"  {median_of(results[kind], field):6.2f}{min(field(m) for m in results[kind]):6.2f}"
+            for _, field in COLUMNS
+        )
+        print(f"{label:<{LABEL}}{figures}")
+    print(
+        "wall: trigger request -> a poll sees the run finished; request: the trigger request alone;\n"
+        "start->end: the run's own dates; queued: queued_at -> start_date. start->end = scheduling\n"
+        "(before, between and after the tasks that ran) + task start (task queued -> its start_date)\n"
+        "+ task body (its start_date -> end_date).\n"
+        f"Not counted, the first run on the fresh servers (one-step): wall {warm_up.wall:.2f}, "
+        f"start->end {warm_up.run:.2f}."
+    )
+    for name, field in (COLUMNS[0], COLUMNS[2]):  # wall and start->end
+        selective, one = median_of(results["selective"], field), median_of(results["one"], field)
+        full = median_of(results["full"], field)
+        verdict = "meets" if selective <= GOAL * one else "MISSES"
+        print(
+            f"selective / one-step, {name} (medians): {selective / one:.2f}   goal <= {GOAL}: {verdict}"
+            f"   (full / one-step: {full / one:.1f})"
+        )
+
+
+def lingering_workloads(scheduler_log: Path, threshold: float = 2.0) -> str:
+    """How many executor workloads outlived their (no-op, ~0.2 s) task by seconds.
+
+    Airflow's task supervisor sometimes notices its task process's exit only at its next heartbeat
+    wake-up (about 5 s later; plain PythonOperator tasks do it too). The LocalExecutor worker stays
+    busy meanwhile, so when all workers (parallelism 4) linger, the next queued task waits: that is
+    the spread of the full runs' "task start" figures.
+    """
+    durations = [
+        float(value)
+        for value in re.findall(r"Workload finished.*?duration=([0-9.]+)", scheduler_log.read_text())
+    ]
+    slow = [value for value in durations if value >= threshold]
+    median = f", median {statistics.median(slow):.1f} s" if slow else ""
+    return (
+        f"executor workloads that took >= {threshold:.0f} s: {len(slow)} of {len(durations)}{median} "
+        "(Airflow's supervisor noticing a task's exit late; the executor slot stays busy meanwhile)"
+    )
+
+
+def measure(
+    servers: AirflowServers, steps: int, repeat: int, poll: float, timeout: float, settle: float
+) -> None:
+    api = Api(servers.url)
+    wait_for_dags(api, servers, [CHAIN, ONE_STEP])
+    names = step_names(steps)
+    # The first task process on fresh servers pays one-off costs (cold imports, seconds):
+    # a run of its own, shown but not counted.
+    warm_up = full_run(api, servers, ONE_STEP, poll, timeout)
+    results: dict[str, list[Measured]] = {"full": [], "selective": [], "one": []}
+    for index in range(repeat):
+        # Interleaved, so that a slow phase of the machine touches every kind of run alike.
+        full = full_run(api, servers, CHAIN, poll, timeout)
+        # Executor workers can stay busy ~5 s after their task (see lingering_workloads); right after
+        # a full run all of them may be, and the next task would wait for one. Both single-task runs
+        # start from idle workers, so that they are compared alike.
+        time.sleep(settle)
+        selective = selective_run(api, servers, names[-1], full.run_id, poll, timeout)
+        check_selective(selective, names, full.run_id)
+        time.sleep(settle)
+        one = full_run(api, servers, ONE_STEP, poll, timeout)
+        for kind, measured in (("full", full), ("selective", selective), ("one", one)):
+            results[kind].append(measured)
+        print(
+            f"repeat {index + 1}/{repeat}: full {full.wall:.2f} s, selective {selective.wall:.2f} s "
+            f"({steps - 1} reused, checked), one-step {one.wall:.2f} s",
+            flush=True,
+        )
+    report(results, steps, warm_up)
+    print(lingering_workloads(servers.home / "scheduler.log"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20, help="steps in the chain (at least 2)")
+    parser.add_argument("--repeat", type=int, default=5, help="measurements of each kind of run")
+    parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls of a run's state")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds a single run may take")
+    parser.add_argument(
+        "--settle", type=float, default=6, help="seconds to wait before a selective or one-step run"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME (logs)")
+    args = parser.parse_args()
+    if args.steps < 2 or args.repeat < 1:
+        parser.error("--steps must be at least 2 and --repeat at least 1")
+
+    home = Path(tempfile.mkdtemp(prefix="mlpipe-bench-selective-"))
+    keep = args.keep
+    try:
+        write_dags_folder(home / "dags", args.steps)
+        print(f"starting Airflow in {home} ...", flush=True)
+        with airflow_servers(home, home / "dags") as servers:
+            try:
+                measure(servers, args.steps, args.repeat, args.poll, args.timeout, args.settle)
+            except BenchError as error:
+                keep = True  # the task logs and the DB tell why
+                print(f"\nFAILED: {error}\n--- scheduler log (tail) ---\n{servers.log('scheduler')}")
+                return 1
+    finally:
+        if keep:
+            print(f"kept {home} (logs, airflow.db)")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

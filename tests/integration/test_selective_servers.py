@@ -1,0 +1,463 @@
+"""Selective execution end to end on real Airflow: api-server, scheduler (LocalExecutor) and
+dag-processor on 127.0.0.1 with SQLite, started and always stopped by the fixture.
+
+The four use cases of the issue run through the Python API (``pipeline.start`` over the REST API) and
+through REST directly (the plugin endpoint, and a plain trigger with a ``selective_execution`` conf
+block); each checks that reused steps never started (try number 0, note), that selected steps ran
+with the new parameters, and that their outputs differ where they should.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.servers import AirflowServers, airflow_servers
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINE = "abalone"
+STEPS = ["Preprocess", "Train", "Evaluate", "CheckMse", "RegisterModel", "FailOnMse"]
+RUN_TIMEOUT = 240
+
+
+class Rest:
+    """Raw calls to the api-server, for what a user would do with curl."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        with urllib.request.urlopen(f"{url}/auth/token", timeout=30) as response:
+            self.token = json.load(response)["access_token"]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                text = response.read().decode()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            text, status = error.read().decode(), error.code
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def runs(self) -> list[str]:
+        status, body = self.call("GET", f"/api/v2/dags/{PIPELINE}/dagRuns?limit=100")
+        assert status == 200, body
+        return sorted(run["dag_run_id"] for run in body["dag_runs"])
+
+    def task_instances(self, run_id: str) -> dict[str, dict[str, Any]]:
+        status, body = self.call("GET", f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/taskInstances")
+        assert status == 200, body
+        return {ti["task_id"]: ti for ti in body["task_instances"]}
+
+    def record(self, run_id: str, step: str) -> Any:
+        status, body = self.call(
+            "GET", f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/taskInstances/{step}/xcomEntries/return_value"
+        )
+        return body.get("value") if status == 200 else None
+
+    def wait(self, run_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            status, run = self.call("GET", f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}")
+            assert status == 200, run
+            if run["state"] in ("success", "failed"):
+                return run
+            time.sleep(0.5)
+        raise TimeoutError(f"run {run_id} did not finish in {RUN_TIMEOUT} s")
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers]:
+    home = tmp_path_factory.mktemp("airflow-servers")
+    dags = home / "dags"
+    dags.mkdir()
+    for name in ("mlpipe_pipelines.py", "abalone.pipeline.yaml", "abalone_python.py", ".airflowignore"):
+        shutil.copy(REPO / "dags" / name, dags / name)
+    shutil.copytree(REPO / "dags" / "abalone", dags / "abalone")
+    with airflow_servers(home, dags) as running:
+        rest = Rest(running.url)
+        deadline = time.monotonic() + 120
+        while rest.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200 or (
+            rest.call("GET", "/api/v2/dags/abalone_python")[0] != 200
+        ):
+            assert time.monotonic() < deadline, running.log("dag-processor")
+            running.check_alive()
+            time.sleep(1)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def rest(servers: AirflowServers) -> Rest:
+    return Rest(servers.url)
+
+
+@pytest.fixture(scope="module")
+def session(servers: AirflowServers) -> Any:
+    from airflow_provider_mlpipe.client.rest import AirflowSession
+
+    return AirflowSession(servers.url)
+
+
+@pytest.fixture(scope="module")
+def pipeline(servers: AirflowServers) -> Any:
+    from airflow_provider_mlpipe.spec import load_pipeline_file
+
+    return load_pipeline_file(servers.dags_folder / "abalone.pipeline.yaml")
+
+
+@pytest.fixture(scope="module")
+def reference(pipeline: Any, session: Any, rest: Rest) -> str:
+    """A full run of the abalone pipeline through ``pipeline.start()``: the reference for the others."""
+    execution = pipeline.start(session=session)
+    description = execution.wait(poll=0.5, timeout=RUN_TIMEOUT)
+    assert description.status == "success", rest.task_instances(execution.execution_id)
+    steps = {step.step_name: step for step in execution.list_steps()}
+    assert set(steps) == set(STEPS)
+    assert steps["RegisterModel"].status == "success" and steps["FailOnMse"].status == "skipped"
+    assert all(steps[name].attempts == 1 for name in ("Preprocess", "Train", "Evaluate", "CheckMse"))
+    return execution.execution_id
+
+
+def snapshot(rest: Rest, run_id: str) -> dict[str, Any]:
+    """Everything of a run a selective run must never change: states, tries, notes, records."""
+    return {
+        step: (ti["state"], ti["try_number"], ti["note"], rest.record(run_id, step))
+        for step, ti in rest.task_instances(run_id).items()
+    }
+
+
+def output_digest(record: Any, output: str) -> str:
+    return record["outputs"][output]["digest"]
+
+
+def assert_reused(rest: Rest, run_id: str, source: str, steps: list[str]) -> None:
+    instances = rest.task_instances(run_id)
+    for step in steps:
+        ti = instances[step]
+        assert ti["state"] == "success", (step, ti["state"])
+        assert ti["try_number"] == 0, f"reused step {step} started a task process"
+        assert ti["note"] == f"reused from run {source}", ti["note"]
+        assert output_digest(rest.record(run_id, step), next(iter(rest.record(source, step)["outputs"]))) == (
+            output_digest(rest.record(source, step), next(iter(rest.record(source, step)["outputs"])))
+        )
+
+
+def test_rerun_train_with_a_new_hyperparameter_through_the_python_api(
+    pipeline: Any, session: Any, rest: Rest, reference: str
+) -> None:
+    from airflow_provider_mlpipe import SelectiveExecutionConfig
+
+    before = snapshot(rest, reference)
+    execution = pipeline.start(
+        selective_execution_config=SelectiveExecutionConfig(["Train"], source_run_id=None),
+        parameters={"MaxDepth": 8},
+        session=session,
+    )
+    assert execution.wait(poll=0.5, timeout=RUN_TIMEOUT).status == "success"
+
+    steps = {step.step_name: step for step in execution.list_steps()}
+    assert steps["Preprocess"].attempts == 0 and steps["Preprocess"].source_run_id == reference
+    assert steps["Train"].attempts == 1 and steps["Train"].status == "success"
+    for name in ("Evaluate", "CheckMse", "RegisterModel", "FailOnMse"):
+        assert steps[name].status == "skipped" and steps[name].attempts == 0
+        assert steps[name].note == "not selected: downstream of the selected steps"
+    assert_reused(rest, execution.execution_id, reference, ["Preprocess"])
+    assert execution.list_parameters()["MaxDepth"] == 8
+    description = execution.describe()
+    assert description.selective_execution["source_run_id"] == reference
+    assert description.selective_execution["reused_steps"] == ["Preprocess"]
+    # Train ran with max_depth 8: another model than the reference's (max_depth 5).
+    new_train = rest.record(execution.execution_id, "Train")
+    assert new_train["parameters"]["MaxDepth"] == 8
+    assert output_digest(new_train, "model") != output_digest(rest.record(reference, "Train"), "model")
+    assert snapshot(rest, reference) == before, "the reference run was changed"
+
+
+def test_rerun_train_and_evaluate_through_the_plugin_endpoint(rest: Rest, reference: str) -> None:
+    before = snapshot(rest, reference)
+    status, body = rest.call(
+        "POST",
+        f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns",
+        {"selected_steps": ["Train", "Evaluate"], "source_run_id": reference, "parameters": {"Eta": 0.05}},
+    )
+    assert status == 200, body
+    assert body["reused_steps"] == ["Preprocess"]
+    run = rest.wait(body["run_id"])
+    assert run["state"] == "success"
+    assert run["note"].startswith("Selective execution of Train, Evaluate")
+    assert_reused(rest, body["run_id"], reference, ["Preprocess"])
+    instances = rest.task_instances(body["run_id"])
+    assert instances["Train"]["try_number"] == 1 and instances["Evaluate"]["try_number"] == 1
+    new_evaluation = rest.record(body["run_id"], "Evaluate")
+    assert output_digest(new_evaluation, "evaluation") != output_digest(
+        rest.record(reference, "Evaluate"), "evaluation"
+    )
+    assert snapshot(rest, reference) == before
+
+
+def test_rerun_the_failed_step_of_a_failed_run_with_a_plain_trigger(
+    pipeline: Any, session: Any, rest: Rest, reference: str, servers: AirflowServers
+) -> None:
+    # A negative learning rate makes xgboost refuse to train: the run fails at Train (after its retry).
+    failed = pipeline.start(parameters={"Eta": -1.0}, session=session)
+    assert failed.wait(poll=0.5, timeout=RUN_TIMEOUT).status == "failed"
+    failed_steps = {step.step_name: step for step in failed.list_steps()}
+    assert failed_steps["Train"].status == "failed" and failed_steps["Preprocess"].status == "success"
+
+    # A step downstream of the failed one cannot reuse it: refused before any run is created.
+    runs_before = rest.runs()
+    status, body = rest.call(
+        "POST",
+        f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns",
+        {"selected_steps": ["Evaluate"], "source_run_id": failed.execution_id},
+    )
+    assert status == 400 and "Train (it did not succeed in that run: failed)" in body["detail"]
+    assert rest.runs() == runs_before
+
+    # `airflow dags trigger --conf` with the selective block and a fixed Eta: the scheduler's listener
+    # records Preprocess as reused before anything is scheduled, and only Train runs.
+    conf = {
+        "selective_execution": {"selected_steps": ["Train"], "source_run_id": failed.execution_id},
+        "Eta": 0.2,
+    }
+    triggered = servers.airflow("dags", "trigger", PIPELINE, "--conf", json.dumps(conf), "--output", "json")
+    assert triggered.returncode == 0, triggered.stderr
+    run_id = re.search(r'"dag_run_id": "([^"]+)"', triggered.stdout).group(1)  # after Airflow's own log lines
+    run = rest.wait(run_id)
+    assert run["state"] == "success", rest.task_instances(run_id)
+    assert run["conf"]["selective_execution"]["reused_steps"] == ["Preprocess"]
+    assert_reused(rest, run_id, failed.execution_id, ["Preprocess"])
+    instances = rest.task_instances(run_id)
+    assert instances["Train"]["state"] == "success" and instances["Train"]["try_number"] == 1
+    assert rest.record(run_id, "Train")["parameters"] == {"Eta": 0.2, "MaxDepth": 5, "NumRound": 50}
+    assert failed_steps == {step.step_name: step for step in failed.list_steps()}
+
+
+def test_run_the_rarely_taken_fail_branch(pipeline: Any, session: Any, rest: Rest, reference: str) -> None:
+    from airflow_provider_mlpipe import SelectiveExecutionConfig
+
+    execution = pipeline.start(
+        selective_execution_config=SelectiveExecutionConfig(
+            ["Train", "Evaluate", "CheckMse", "FailOnMse"], source_run_id=reference
+        ),
+        parameters={"MseThreshold": 0.5},
+        session=session,
+    )
+    assert execution.wait(poll=0.5, timeout=RUN_TIMEOUT).status == "failed"  # the Fail step fails the run
+    steps = {step.step_name: step for step in execution.list_steps()}
+    assert steps["Preprocess"].attempts == 0 and steps["Preprocess"].source_run_id == reference
+    assert steps["CheckMse"].metadata["outcome"] is False
+    assert steps["FailOnMse"].status == "failed" and steps["FailOnMse"].attempts == 1
+    assert steps["RegisterModel"].status == "skipped" and steps["RegisterModel"].attempts == 0
+
+
+def test_a_plain_trigger_with_a_refused_selection_fails_the_run_with_the_reason(
+    rest: Rest, reference: str
+) -> None:
+    status, run = rest.call(
+        "POST",
+        f"/api/v2/dags/{PIPELINE}/dagRuns",
+        {"logical_date": None, "conf": {"selective_execution": {"selected_steps": ["Trian"]}}},
+    )
+    assert status == 200, run
+    finished = rest.wait(run["dag_run_id"])
+    assert finished["state"] == "failed"
+    assert "Selective execution refused" in finished["note"] and "Trian" in finished["note"]
+    assert all(ti["try_number"] == 0 for ti in rest.task_instances(run["dag_run_id"]).values())
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"selected_steps": ["Trian"]}, "has no step(s) Trian"),
+        ({"selected_steps": []}, "select at least one step"),
+        ({"selected_steps": ["Preprocess", "CheckMse"]}, "Train, Evaluate lie between selected steps"),
+        ({"selected_steps": ["Train"], "parameters": {"MaxDepht": 3}}, "unknown parameter(s) MaxDepht"),
+        ({"selected_steps": ["Train"], "parameters": {"MaxDepth": "deep"}}, "MaxDepth='deep'"),
+        ({"selected_steps": ["Evaluate"], "parameters": {"MaxDepth": 9}}, "MaxDepth was 5, now 9"),
+        ({"selected_steps": ["Train"], "source_run_id": "no_such_run"}, "has no run 'no_such_run'"),
+    ],
+)
+def test_bad_selections_are_refused_before_any_run_is_created(
+    rest: Rest, reference: str, body: dict[str, Any], message: str
+) -> None:
+    before = rest.runs()
+    body = {"source_run_id": reference, **body}
+    status, response = rest.call("POST", f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns", body)
+    assert status == 400, response
+    assert message in response["detail"]
+    assert rest.runs() == before
+
+
+def test_a_running_reference_and_a_run_of_another_pipeline_are_refused(
+    rest: Rest, session: Any, pipeline: Any, reference: str
+) -> None:
+    from airflow_provider_mlpipe import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+
+    running = pipeline.start(session=session)
+    status, other = rest.call(
+        "POST", "/api/v2/dags/abalone_python/dagRuns", {"logical_date": None, "conf": {}}
+    )
+    assert status == 200, other
+    before = rest.runs()
+    with pytest.raises(SelectiveExecutionError, match="must have finished"):
+        pipeline.start(
+            selective_execution_config=SelectiveExecutionConfig(["Train"], running.execution_id),
+            session=session,
+        )
+    with pytest.raises(
+        SelectiveExecutionError, match="is a run of pipeline 'abalone_python', not of 'abalone'"
+    ):
+        pipeline.start(
+            selective_execution_config=SelectiveExecutionConfig(["Train"], other["dag_run_id"]),
+            session=session,
+        )
+    assert rest.runs() == before
+    running.stop()
+    assert running.wait(poll=0.5, timeout=RUN_TIMEOUT).status == "failed"
+
+
+def test_parallel_starts_from_threads_and_processes_are_independent(
+    pipeline: Any, servers: AirflowServers, rest: Rest, reference: str
+) -> None:
+    from airflow_provider_mlpipe import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.client.rest import AirflowSession
+
+    started: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def start(depth: int) -> None:
+        try:  # a session per thread, as separate users would have
+            execution = pipeline.start(
+                selective_execution_config=SelectiveExecutionConfig(["Train"], reference),
+                parameters={"MaxDepth": depth},
+                session=AirflowSession(servers.url),
+            )
+            started[depth] = execution.execution_id
+        except BaseException as error:  # the assertion below reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(depth,)) for depth in (2, 3, 4)]
+    processes = {
+        depth: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_mlpipe.cli.main",
+                "start",
+                PIPELINE,
+                "--select",
+                "Train",
+                "--from-run",
+                reference,
+                "--param",
+                f"MaxDepth={depth}",
+                "--api-url",
+                servers.url,
+                "--dags-folder",
+                str(servers.dags_folder),
+            ],
+            env=servers.env,
+            cwd=servers.home,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for depth in (6, 7)
+    }
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for depth, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        started[depth] = out.strip().split()[2]  # "Started execution <id> of 'abalone'"
+    assert not errors, errors
+    assert len(set(started.values())) == 5
+
+    models = set()
+    for depth, run_id in started.items():
+        assert rest.wait(run_id)["state"] == "success"
+        train = rest.record(run_id, "Train")
+        assert train["parameters"]["MaxDepth"] == depth
+        models.add(output_digest(train, "model"))
+        assert_reused(rest, run_id, reference, ["Preprocess"])
+    assert len(models) == 5, "each run trained its own model"
+
+
+def test_executions_commands_and_the_selective_page(
+    servers: AirflowServers, rest: Rest, reference: str
+) -> None:
+    command = [sys.executable, "-m", "airflow_provider_mlpipe.cli.main", "executions"]
+    listed = subprocess.run(
+        [*command, "list", PIPELINE, "--api-url", servers.url],
+        env=servers.env,
+        cwd=servers.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert reference in listed.stdout and "selective: Train" in listed.stdout
+    steps = subprocess.run(
+        [*command, "steps", PIPELINE, reference, "--api-url", servers.url],
+        env=servers.env,
+        cwd=servers.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert steps.returncode == 0, steps.stderr
+    assert all(name in steps.stdout for name in STEPS)
+
+    run_id = urllib.parse.quote(reference, safe="")  # run ids hold "+", a space in a query string
+    status, page = rest.call("GET", f"/mlpipe/selective?dag_id={PIPELINE}&run_id={run_id}")
+    assert status == 200 and "Start selective run" in page
+    status, info = rest.call("GET", f"/mlpipe/api/v1/pipelines/{PIPELINE}/steps?run_id={run_id}")
+    assert status == 200
+    assert [step["name"] for step in info["steps"]] == STEPS
+    assert info["reference"]["run_id"] == reference
+    status, plugins = rest.call("GET", "/api/v2/plugins")
+    view = next(plugin for plugin in plugins["plugins"] if plugin["name"] == "mlpipe")["external_views"][0]
+    assert view["destination"] == "dag_run" and "{RUN_ID}" in view["href"]
+
+
+def test_a_changed_upstream_definition_is_refused(
+    servers: AirflowServers, rest: Rest, reference: str
+) -> None:
+    # Last test of the module: it changes a script in the servers' dags folder.
+    script = servers.dags_folder / "abalone" / "scripts" / "preprocess.py"
+    script.write_text(script.read_text() + "\n# changed after the reference run\n")
+    deadline = time.monotonic() + 120
+    body = {"selected_steps": ["Train"], "source_run_id": reference, "dry_run": True}
+    while True:  # until the dag-processor has parsed the change
+        status, response = rest.call("POST", f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns", body)
+        if status == 400:
+            break
+        assert time.monotonic() < deadline, "the change was never parsed"
+        time.sleep(1)
+    assert "Preprocess (its definition or code changed since that run)" in response["detail"]
