@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml
 example: setup
 	$(EXAMPLE_ENV) $(BIN)/mlpipe validate dags/abalone.pipeline.yaml dags/abalone_python.py
 	$(EXAMPLE_ENV) $(BIN)/mlpipe run abalone
+	@echo "--- selective re-run: Train and Evaluate with MaxDepth=8, Preprocess reused from the run above"
+	$(EXAMPLE_ENV) $(BIN)/mlpipe run abalone --select Train,Evaluate --param MaxDepth=8
 	$(EXAMPLE_ENV) $(BIN)/mlpipe models list abalone
 
 test: setup
@@ -32,6 +34,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_factory.py
 	$(BIN)/python bench/bench_step_overhead.py
+	$(BIN)/python bench/bench_selective.py
 
 clean:
 	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache

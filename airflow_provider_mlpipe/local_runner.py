@@ -174,6 +174,7 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
         if run is None:
             raise RuntimeError(f"no run {run_id!r} of DAG {dag.dag_id!r}")
         run.dag = DBDagBag().get_dag_for_run(run, session=session)
+        previous_states: dict[str, Any] = {}
         while run.state == DagRunState.RUNNING:
             session.expire_all()
             schedulable, _ = run.update_state(session=session)
@@ -183,20 +184,18 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                 ti.state = TaskInstanceState.SCHEDULED
                 ti.scheduled_dttm = timezone.utcnow()
             session.commit()
-            scheduled = [
-                ti
-                for ti in run.get_task_instances(session=session)
-                if ti.state == TaskInstanceState.SCHEDULED
-            ]
+            instances = run.get_task_instances(session=session)
+            scheduled = [ti for ti in instances if ti.state == TaskInstanceState.SCHEDULED]
             if not scheduled:
-                if run.state == DagRunState.RUNNING:
-                    unfinished = [
-                        ti.task_id
-                        for ti in run.get_task_instances(session=session)
-                        if ti.state not in State.finished
-                    ]
-                    log.debug("Waiting for %s", unfinished)
+                states = {ti.task_id: ti.state for ti in instances}
+                # Sleep only when nothing moved (e.g. a retry delay runs): a failure that marks the
+                # tasks after it upstream_failed one layer per pass must not wait between layers.
+                if run.state == DagRunState.RUNNING and states == previous_states:
+                    log.debug(
+                        "Waiting for %s", [t for t, state in states.items() if state not in State.finished]
+                    )
                     time.sleep(IDLE_POLL_SECONDS)
+                previous_states = states
                 continue
             for ti in scheduled:
                 try:

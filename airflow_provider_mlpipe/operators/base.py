@@ -91,6 +91,8 @@ class StepRuntime:
         self._property_files: dict[tuple[str, str], Any] = {}
         self.parameters = self._resolve_parameters()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mlpipe-{self.step.name}-"))
+        # Time spent loading upstream outputs from the store: the provider's work, not the step's.
+        self.loading_seconds = 0.0
 
     def _resolve_parameters(self) -> dict[str, Any]:
         dag_run = self.context.get("dag_run")
@@ -134,10 +136,14 @@ class StepRuntime:
     def step_output(self, step_name: str, output_name: str) -> Any:
         from airflow_provider_mlpipe.artifacts.serializers import load_value
 
+        started = time.perf_counter()
         ref = self.output_ref(step_name, output_name)
-        return load_value(
-            self.store, ref, allow_pickle=self.operator.allow_pickle, workdir=self.workdir / "inputs"
-        )
+        try:
+            return load_value(
+                self.store, ref, allow_pickle=self.operator.allow_pickle, workdir=self.workdir / "inputs"
+            )
+        finally:
+            self.loading_seconds += time.perf_counter() - started
 
     def property_file(self, step_name: str, property_file: str) -> Any:
         import json
@@ -181,7 +187,9 @@ class StepRuntime:
 
         destination.mkdir(parents=True, exist_ok=True)
         if isinstance(source, StepOutput):
+            started = time.perf_counter()
             materialize(self.store, self.output_ref(source.step_name, source.output_name), destination)
+            self.loading_seconds += time.perf_counter() - started
             return destination
         location = self.evaluate(source)
         if not isinstance(location, str):
@@ -272,19 +280,28 @@ class MlpipeStepOperator(BaseOperator):
         started = time.perf_counter()
         runtime = StepRuntime(self, context)
         try:
+            ready = time.perf_counter()
             values, metadata = self.run_step(runtime)
+            ran = time.perf_counter()
             outputs = self.save_outputs(runtime, values)
         finally:
             runtime.cleanup()
+        used = {name: runtime.parameters.get(name) for name in parameters_read(self.step)}
+        record = step_record(self.step, outputs, metadata, used)
+        total = time.perf_counter() - started
+        step_work = (ran - ready) - runtime.loading_seconds
+        # Where the task's time went: the step's own work, and the provider's (parameters, loading
+        # inputs from the store, writing outputs, the record).
+        record["timings"] = {"total_s": round(total, 6), "provider_s": round(total - step_work, 6)}
         self.log.info(
-            "Step %s (%s) done in %.3f s; outputs: %s",
+            "Step %s (%s) done in %.3f s (provider %.3f s); outputs: %s",
             self.step.name,
             self.step.kind,
-            time.perf_counter() - started,
+            total,
+            total - step_work,
             ", ".join(f"{name}={ref.digest[:19]}" for name, ref in outputs.items()) or "none",
         )
-        used = {name: runtime.parameters.get(name) for name in parameters_read(self.step)}
-        return step_record(self.step, outputs, metadata, used)
+        return record
 
     def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run the step; return (output name -> value or Path, metadata for the record)."""
