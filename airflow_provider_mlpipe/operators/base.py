@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidationError, StepExecutionError
 from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
 from airflow_provider_mlpipe.model.parameters import Parameter
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.model.steps import ConditionStep, Step
+from airflow_provider_mlpipe.selective.plan import CONF_KEY as SELECTIVE_CONF_KEY
+from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
 from airflow_provider_mlpipe.settings import artifact_store_for
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.artifacts.store import ArtifactStore
 
 # Keys of dag_run.conf that are not pipeline parameters.
-RESERVED_CONF_KEYS = frozenset({"selective_execution"})
+RESERVED_CONF_KEYS = frozenset({SELECTIVE_CONF_KEY})
 RECORD_VERSION = 1
 
 
@@ -97,6 +99,14 @@ class StepRuntime:
     def _resolve_parameters(self) -> dict[str, Any]:
         dag_run = self.context.get("dag_run")
         conf = dict(getattr(dag_run, "conf", None) or {})
+        if is_unapplied_selective_run(conf):
+            # The plugin's listener records reused steps when the scheduler starts such a run; if it
+            # did not (plugin missing from the scheduler), running every step would silently ignore
+            # the selection.
+            raise AirflowFailException(
+                f"run {self.context['run_id']} asks for selective execution, but its reused steps were not "
+                "recorded: is airflow-provider-mlpipe installed where the scheduler runs?"
+            )
         given = {key: value for key, value in conf.items() if key not in RESERVED_CONF_KEYS}
         try:
             return self.pipeline.resolve_parameters(given)

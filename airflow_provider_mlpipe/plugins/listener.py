@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
     """Apply the run's selective block if it has one that was not applied yet."""
-    from airflow_provider_mlpipe.selective.runs import is_unapplied_selective_run
+    from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
 
     if not is_unapplied_selective_run(dag_run.conf):
         return

@@ -173,6 +173,16 @@ class SelectivePlan:
         return f"reused from run {self.source_run_id}"
 
 
+def is_unapplied_selective_run(conf: Mapping[str, Any] | None) -> bool:
+    """Whether a run's conf asks for selective execution that was not recorded yet.
+
+    A run created by :func:`create_selective_run` lists its ``reused_steps``; one triggered with a
+    plain conf block (``airflow dags trigger --conf``) does not until the scheduler listener applies it.
+    """
+    block = (conf or {}).get(CONF_KEY)
+    return isinstance(block, Mapping) and "reused_steps" not in block
+
+
 def ancestors(upstream: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]:
     """Every step upstream of any of ``names`` (not including them unless one is upstream of another)."""
     found: set[str] = set()

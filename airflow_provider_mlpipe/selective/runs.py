@@ -245,16 +245,6 @@ def create_selective_run(
     return run, plan
 
 
-def is_unapplied_selective_run(conf: Mapping[str, Any] | None) -> bool:
-    """Whether a run's conf asks for selective execution that was not recorded yet.
-
-    A run created by :func:`create_selective_run` lists its ``reused_steps``; one triggered with a
-    plain conf block (``airflow dags trigger --conf``) does not until the scheduler listener applies it.
-    """
-    block = (conf or {}).get(CONF_KEY)
-    return isinstance(block, Mapping) and "reused_steps" not in block
-
-
 def apply_conf_block(run: DagRun, dag: Any, *, session: Session) -> SelectivePlan:
     """Honour a ``selective_execution`` block given in a plain trigger's conf, on the run itself.
 

@@ -324,3 +324,13 @@ def test_the_step_operators_stay_importable_without_side_effects():
         "assert 'pandas' not in sys.modules, 'pandas imported at DAG build'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_selective_block_that_was_never_applied_fails_instead_of_running_every_step(tmp_path: Path):
+    # What a run triggered with a selective conf block looks like when the scheduler lacks the plugin.
+    marker = tmp_path / "ran"
+    step = FunctionStep("Touch", function=fns.fail_once, arguments={"marker": str(marker)})
+    result = run(Pipeline("unapplied", [], [step]), conf={"selective_execution": {"selected_steps": ["Touch"]}})
+    assert result.state == "failed"
+    assert result.task("Touch").state == "failed"
+    assert not marker.exists(), "the step ran although its selection was never applied"
