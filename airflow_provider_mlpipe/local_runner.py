@@ -11,8 +11,11 @@ decisions are Airflow's own ``DagRun.update_state``) with two differences that m
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -169,6 +172,8 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
     from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
 
+    from airflow_provider_mlpipe.selective.runs import fail_if_a_selected_step_failed
+
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
         if run is None:
@@ -199,7 +204,8 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                 continue
             for ti in scheduled:
                 try:
-                    _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+                    with signal_handlers_from_any_thread():
+                        _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
                 except Exception:  # the task's failure is recorded in its state; go on like the scheduler
                     log.exception("Task %s failed", ti.task_id)
                 if on_task_done is not None:
@@ -208,6 +214,37 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                         select(TaskInstance.state, TaskInstance.duration).where(TaskInstance.id == ti.id)
                     ).one()
                     on_task_done(ti.task_id, _state_text(state) or "none", duration)
+    # What the scheduler's listener does for selective runs (a failed selected step fails the run);
+    # in a new session, as the task runner's own sessions leave this one's run detached.
+    with create_session() as session:
+        finished = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
+        if finished is not None:
+            fail_if_a_selected_step_failed(finished, session=session)
+
+
+@contextmanager
+def signal_handlers_from_any_thread() -> Iterator[None]:
+    """Let the Task SDK's task runner be called from a thread other than the main one.
+
+    The runner installs a SIGTERM handler so that a killed worker stops its task cleanly; Python only
+    allows that in the main thread. An in-process local run has no worker to kill, so from another
+    thread the install is skipped (the main thread's own handlers are left as they are).
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    original = signal.signal
+
+    def install(signum: int, handler: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            return original(signum, handler)
+        return signal.getsignal(signum)
+
+    signal.signal = install  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        signal.signal = original
 
 
 def collect_result(dag_id: str, run_id: str) -> RunResult:

@@ -1,4 +1,5 @@
-"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf.
+"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf, and
+fail a selective run whose selected step failed.
 
 ``airflow dags trigger --conf '{"selective_execution": {...}}'`` (or the REST API's plain trigger)
 creates a queued run with every task still to do. When the scheduler starts that run, before it
@@ -31,6 +32,20 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
         log.error("mlpipe: cannot apply the selective block of run %s: no session or DAG", dag_run.run_id)
         return
     apply_or_fail(dag_run, dag, session)
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    """A selective run whose selected step failed is a failed run (see ``fail_if_a_selected_step_failed``)."""
+    if not isinstance((dag_run.conf or {}).get("selective_execution"), dict):
+        return
+    from sqlalchemy.orm import object_session
+
+    from airflow_provider_mlpipe.selective.runs import fail_if_a_selected_step_failed
+
+    session = object_session(dag_run)
+    if session is not None and fail_if_a_selected_step_failed(dag_run, session=session):
+        log.warning("mlpipe: selective run %s marked failed: a selected step failed", dag_run.run_id)
 
 
 def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> None:

@@ -298,19 +298,25 @@ def plan_selective_run(
     return plan
 
 
+def check_selected_names(pipeline: str, steps: Iterable[str], config: SelectiveExecutionConfig) -> None:
+    """Refuse an empty selection or unknown step names (checked before looking for a reference run)."""
+    known = list(steps)
+    if not config.selected_steps:
+        raise SelectiveExecutionError(f"select at least one step of pipeline {pipeline!r}")
+    unknown = [name for name in config.selected_steps if name not in known]
+    if unknown:
+        raise SelectiveExecutionError(
+            f"pipeline {pipeline!r} has no step(s) {', '.join(unknown)}; its steps: {', '.join(known)}"
+        )
+
+
 def _checked_selection(
     pipeline: str,
     steps: Mapping[str, StepInfo],
     upstream: Mapping[str, set[str]],
     config: SelectiveExecutionConfig,
 ) -> set[str]:
-    if not config.selected_steps:
-        raise SelectiveExecutionError(f"select at least one step of pipeline {pipeline!r}")
-    unknown = [name for name in config.selected_steps if name not in steps]
-    if unknown:
-        raise SelectiveExecutionError(
-            f"pipeline {pipeline!r} has no step(s) {', '.join(unknown)}; its steps: {', '.join(steps)}"
-        )
+    check_selected_names(pipeline, steps, config)
     selected = set(config.selected_steps)
     missing = steps_between(upstream, selected)
     if missing and not config.include_between:

@@ -24,6 +24,7 @@ from airflow_provider_mlpipe.selective.plan import (
     SelectiveExecutionConfig,
     SelectivePlan,
     StepInfo,
+    check_selected_names,
     choose_reference_run,
     plan_selective_run,
 )
@@ -117,6 +118,7 @@ def plan_for_dag(
     :param overrides: parameter values that replace the reference run's.
     """
     steps = step_infos_from_dag(dag)
+    check_selected_names(dag.dag_id, steps, config)
     reference = choose_reference_run(
         reference_candidates(dag.dag_id, config.source_run_id, session=session),
         config.source_run_id,
@@ -259,3 +261,31 @@ def apply_conf_block(run: DagRun, dag: Any, *, session: Session) -> SelectivePla
     run.note = plan.note()
     apply_plan(plan, run, session=session)
     return plan
+
+
+def fail_if_a_selected_step_failed(run: DagRun, *, session: Session) -> bool:
+    """Mark a selective run failed if one of its selected steps failed; return whether it did.
+
+    Airflow decides a run's state from its leaf tasks. In a selective run the steps after the
+    selection are recorded as skipped before anything runs, so when they are the leaves a failed
+    selected step would leave the run "success". Called when a run is marked successful (by the
+    scheduler listener, and by the local runner).
+    """
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    block = (run.conf or {}).get(CONF_KEY)
+    if not isinstance(block, Mapping) or run.state != DagRunState.SUCCESS:
+        return False
+    selected = set(block.get("selected_steps") or ())
+    failed = sorted(
+        ti.task_id
+        for ti in run.get_task_instances(session=session)
+        if ti.task_id in selected
+        and ti.state in (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)
+    )
+    if not failed:
+        return False
+    run.set_state(DagRunState.FAILED)
+    run.note = f"{run.note or ''} Failed: selected step(s) {', '.join(failed)} did not succeed.".strip()
+    session.flush()
+    return True

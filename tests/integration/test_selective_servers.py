@@ -273,6 +273,24 @@ def test_run_the_rarely_taken_fail_branch(pipeline: Any, session: Any, rest: Res
     assert steps["RegisterModel"].status == "skipped" and steps["RegisterModel"].attempts == 0
 
 
+def test_a_selective_run_whose_selected_step_fails_is_a_failed_run(
+    pipeline: Any, session: Any, reference: str
+) -> None:
+    from airflow_provider_mlpipe import SelectiveExecutionConfig
+
+    # The steps after Train are recorded as skipped at creation: Airflow alone would call this run a
+    # success, as it judges a run by its last tasks; the plugin's listener fails it.
+    execution = pipeline.start(
+        selective_execution_config=SelectiveExecutionConfig(["Train"], reference),
+        parameters={"Eta": -1.0},
+        session=session,
+    )
+    description = execution.wait(poll=0.5, timeout=RUN_TIMEOUT)
+    assert description.status == "failed"
+    assert "selected step(s) Train did not succeed" in description.note
+    assert {step.step_name: step.status for step in execution.list_steps()}["Train"] == "failed"
+
+
 def test_a_plain_trigger_with_a_refused_selection_fails_the_run_with_the_reason(
     rest: Rest, reference: str
 ) -> None:

@@ -330,7 +330,9 @@ def test_a_selective_block_that_was_never_applied_fails_instead_of_running_every
     # What a run triggered with a selective conf block looks like when the scheduler lacks the plugin.
     marker = tmp_path / "ran"
     step = FunctionStep("Touch", function=fns.fail_once, arguments={"marker": str(marker)})
-    result = run(Pipeline("unapplied", [], [step]), conf={"selective_execution": {"selected_steps": ["Touch"]}})
+    result = run(
+        Pipeline("unapplied", [], [step]), conf={"selective_execution": {"selected_steps": ["Touch"]}}
+    )
     assert result.state == "failed"
     assert result.task("Touch").state == "failed"
     assert not marker.exists(), "the step ran although its selection was never applied"
