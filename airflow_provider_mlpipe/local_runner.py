@@ -124,11 +124,9 @@ def create_run(
         and XComs atomically with the run's creation.
     """
     from airflow.models.dagbag import DBDagBag
-    from airflow.models.dagrun import DagRun
-    from airflow.sdk import timezone
     from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from airflow_provider_mlpipe.dagruns import create_manual_run
 
     with create_session() as session:
         sync_dag(dag, session=session)
@@ -136,19 +134,13 @@ def create_run(
         scheduler_dag = DBDagBag().get_latest_version_of_dag(dag.dag_id, session=session)
         if scheduler_dag is None:
             raise RuntimeError(f"DAG {dag.dag_id!r} was not serialized to the metadata DB")
-        now = timezone.utcnow()
-        run = scheduler_dag.create_dagrun(
-            run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
-            logical_date=None,
-            data_interval=None,
-            run_after=now,
+        run = create_manual_run(
+            scheduler_dag,
             conf=dict(conf or {}),
-            run_type=DagRunType.MANUAL,
-            triggered_by=DagRunTriggeredByType.CLI,
-            triggering_user_name="mlpipe",
-            state=DagRunState.RUNNING,
-            start_date=now,
             note=note,
+            state="running",
+            triggered_by="cli",
+            triggering_user_name="mlpipe",
             session=session,
         )
         if prepare is not None:
@@ -254,7 +246,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_provider_mlpipe.records import pipeline_order, read_step_records
+    from airflow_provider_mlpipe.dagruns import pipeline_order, read_step_records
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))

@@ -23,15 +23,12 @@ Run: ``.venv/bin/python bench/bench_selective.py [--steps 20] [--repeat 5] [--po
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.integration.servers, shared with the integration tests
 
-from tests.integration.servers import AirflowServers, airflow_servers  # noqa: E402
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers  # noqa: E402
 
 GOAL = 1.5  # selective run / one-step run
 CHAIN = "bench_selective_chain"
@@ -83,26 +80,8 @@ def write_dags_folder(folder: Path, steps: int) -> None:
     (folder / f"{ONE_STEP}.pipeline.yaml").write_text(chain_spec(ONE_STEP, 1))
 
 
-class Api:
-    """The REST API v2 and the plugin's endpoint, with the JWT the all-admins auth manager hands out."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.token = ""
-        self.token = self.call("GET", "/auth/token")[1]["access_token"]
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
+class Api(RestCalls):
+    """The REST API v2 and the plugin's endpoint; a refused call ends the benchmark."""
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = self.call(method, path, body)

@@ -19,12 +19,12 @@ from airflow_provider_mlpipe.client.executions import (
     describe_run,
     describe_step,
 )
+from airflow_provider_mlpipe.dagruns import pipeline_order
 from airflow_provider_mlpipe.exceptions import (
     AirflowApiError,
     ExecutionNotFoundError,
     SelectiveExecutionError,
 )
-from airflow_provider_mlpipe.records import pipeline_order
 
 if TYPE_CHECKING:
     from airflow_client.client import ApiClient

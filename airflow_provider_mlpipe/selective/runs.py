@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
-from airflow_provider_mlpipe.records import RETURN_VALUE, read_step_records
 from airflow_provider_mlpipe.selective.plan import (
     CONF_KEY,
     FINISHED_RUN_STATES,
@@ -218,10 +218,8 @@ def create_selective_run(
     :param dry_run: plan only (to show what would happen); nothing is written.
     """
     from airflow.models.dagbag import DBDagBag
-    from airflow.models.dagrun import DagRun
-    from airflow.sdk import timezone
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from airflow_provider_mlpipe.dagruns import create_manual_run
 
     dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
     if dag is None:
@@ -229,18 +227,13 @@ def create_selective_run(
     plan = plan_for_dag(dag, config, overrides, session=session)
     if dry_run:
         return None, plan
-    now = timezone.utcnow()
-    run = dag.create_dagrun(
-        run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
-        logical_date=None,
-        data_interval=None,
-        run_after=now,
+    run = create_manual_run(
+        dag,
         conf=plan.conf(),
-        run_type=DagRunType.MANUAL,
-        triggered_by=DagRunTriggeredByType.REST_API,
-        triggering_user_name=triggering_user_name,
-        state=DagRunState.QUEUED,
         note=plan.note(),
+        state="queued",
+        triggered_by="rest_api",
+        triggering_user_name=triggering_user_name,
         session=session,
     )
     apply_plan(plan, run, session=session)

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 AIRFLOW = [sys.executable, "-m", "airflow"]
 
@@ -63,6 +64,39 @@ class AirflowServers:
             timeout=timeout,
             check=False,
         )
+
+
+class RestCalls:
+    """JSON calls to the api-server, as a user does with curl, with the token that the all-admins
+    auth manager hands out without credentials.
+
+    :param url: the api-server's base URL.
+    :param timeout: seconds to wait for each answer.
+    """
+
+    def __init__(self, url: str, timeout: float = 120) -> None:
+        self.url = url
+        self.timeout = timeout
+        with urllib.request.urlopen(f"{url}/auth/token", timeout=timeout) as response:
+            self.token = json.load(response)["access_token"]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """``(status, JSON body)``; the body as text when it is not JSON."""
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, text = response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode(errors="replace")
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
 
 
 def server_env(

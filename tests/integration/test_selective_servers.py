@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
 
 pytestmark = pytest.mark.integration
 
@@ -35,31 +35,8 @@ STEPS = ["Preprocess", "Train", "Evaluate", "CheckMse", "RegisterModel", "FailOn
 RUN_TIMEOUT = 240
 
 
-class Rest:
-    """Raw calls to the api-server, for what a user would do with curl."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        with urllib.request.urlopen(f"{url}/auth/token", timeout=30) as response:
-            self.token = json.load(response)["access_token"]
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                text = response.read().decode()
-                status = response.status
-        except urllib.error.HTTPError as error:
-            text, status = error.read().decode(), error.code
-        try:
-            return status, json.loads(text)
-        except ValueError:
-            return status, text
+class Rest(RestCalls):
+    """Raw calls to the api-server, and what the tests read of the abalone runs."""
 
     def runs(self) -> list[str]:
         status, body = self.call("GET", f"/api/v2/dags/{PIPELINE}/dagRuns?limit=100")
