@@ -26,12 +26,16 @@ from airflow_provider_mlpipe.selective.plan import (
     StepInfo,
     check_selected_names,
     choose_reference_run,
+    is_unapplied_selective_run,
     plan_selective_run,
 )
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
     from sqlalchemy.orm import Session
+
+# How many refused selective runs the default reference may look past.
+REFUSED_RUNS_SKIPPED = 20
 
 
 def _text(state: Any) -> str | None:
@@ -78,9 +82,10 @@ def reference_candidates(dag_id: str, source_run_id: str | None, *, session: Ses
             select(DagRun)
             .where(DagRun.dag_id == dag_id, DagRun.state.in_(sorted(FINISHED_RUN_STATES)))
             .order_by(DagRun.end_date.desc(), DagRun.id.desc())
-            .limit(1)
+            .limit(REFUSED_RUNS_SKIPPED + 1)
         )
-        runs = list(session.scalars(query))
+        # A selective run that was refused (its block never applied) ran nothing: not a reference.
+        runs = [run for run in session.scalars(query) if not is_unapplied_selective_run(run.conf)]
     return [_reference_run(run, session=session) for run in runs[:1]]
 
 

@@ -281,6 +281,14 @@ def test_a_plain_trigger_with_a_refused_selection_fails_the_run_with_the_reason(
     assert finished["state"] == "failed"
     assert "Selective execution refused" in finished["note"] and "Trian" in finished["note"]
     assert all(ti["try_number"] == 0 for ti in rest.task_instances(run["dag_run_id"]).values())
+    # A refused run ran nothing: it never becomes the default reference of a later selective run.
+    status, planned = rest.call(
+        "POST",
+        f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns",
+        {"selected_steps": ["Train"], "dry_run": True},
+    )
+    assert status == 200, planned
+    assert planned["source_run_id"] not in (None, run["dag_run_id"])
 
 
 @pytest.mark.parametrize(
