@@ -39,7 +39,6 @@ class LocalSession:
 
     def __init__(self, on_task_done: TaskCallback | None = None) -> None:
         self.on_task_done = on_task_done
-        self.last_plan: SelectivePlan | None = None
 
     def start(
         self,
@@ -61,7 +60,6 @@ class LocalSession:
                 run_id = create_run(dag, conf=given, note=note)
             else:
                 plan = self._plan(dag, selective_execution_config, given)
-                self.last_plan = plan
 
                 def record_reused_steps(run: DagRun, session: Session) -> None:
                     from airflow_provider_mlpipe.selective.runs import apply_plan

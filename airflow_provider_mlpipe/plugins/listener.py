@@ -37,7 +37,9 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
 @hookimpl
 def on_dag_run_success(dag_run: Any, msg: str) -> None:
     """A selective run whose selected step failed is a failed run (see ``fail_if_a_selected_step_failed``)."""
-    if not isinstance((dag_run.conf or {}).get("selective_execution"), dict):
+    from airflow_provider_mlpipe.selective.plan import CONF_KEY
+
+    if not isinstance((dag_run.conf or {}).get(CONF_KEY), dict):
         return
     from sqlalchemy.orm import object_session
 
