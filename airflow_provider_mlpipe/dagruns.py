@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 RETURN_VALUE = "return_value"
 
 
+def state_text(state: Any) -> str | None:
+    """A run or task state as plain text: the DB gives enum members or strings depending on the query."""
+    return None if state is None else str(getattr(state, "value", state))
+
+
 def pipeline_order(task: Any) -> tuple[int, str]:
     """Sort key for task instances that puts every step after the steps upstream of it.
 

@@ -164,6 +164,7 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
     from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
 
+    from airflow_provider_mlpipe.dagruns import state_text
     from airflow_provider_mlpipe.selective.runs import fail_if_a_selected_step_failed
 
     with create_session() as session:
@@ -205,7 +206,7 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                     state, duration = session.execute(
                         select(TaskInstance.state, TaskInstance.duration).where(TaskInstance.id == ti.id)
                     ).one()
-                    on_task_done(ti.task_id, _state_text(state) or "none", duration)
+                    on_task_done(ti.task_id, state_text(state) or "none", duration)
     # What the scheduler's listener does for selective runs (a failed selected step fails the run);
     # in a new session, as the task runner's own sessions leave this one's run detached.
     with create_session() as session:
@@ -246,7 +247,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_provider_mlpipe.dagruns import pipeline_order, read_step_records
+    from airflow_provider_mlpipe.dagruns import pipeline_order, read_step_records, state_text
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
@@ -259,7 +260,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
         tasks = [
             TaskResult(
                 task_id=ti.task_id,
-                state=_state_text(ti.state),
+                state=state_text(ti.state),
                 start_date=ti.start_date,
                 end_date=ti.end_date,
                 duration=ti.duration,
@@ -273,15 +274,10 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
         return RunResult(
             dag_id=dag_id,
             run_id=run_id,
-            state=_state_text(run.state) or "none",
+            state=state_text(run.state) or "none",
             conf=dict(run.conf or {}),
             tasks=sorted(tasks, key=pipeline_order),
         )
-
-
-def _state_text(state: Any) -> str | None:
-    """A state as plain text: the DB gives enum members or strings depending on the query."""
-    return None if state is None else str(getattr(state, "value", state))
 
 
 def run_dag_locally(

@@ -16,17 +16,27 @@ def airflow_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
 
 
-def default_artifact_store_url() -> str:
-    """``[mlpipe] artifact_store``; by default the folder ``$AIRFLOW_HOME/mlpipe/artifacts``."""
-    configured = os.environ.get("AIRFLOW__MLPIPE__ARTIFACT_STORE")
+def mlpipe_option(option: str) -> str:
+    """``[mlpipe] <option>`` from ``AIRFLOW__MLPIPE__<OPTION>`` or Airflow's configuration; "" if unset."""
+    configured = os.environ.get(f"AIRFLOW__MLPIPE__{option.upper()}")
     if configured is None:
         try:
             from airflow.sdk.configuration import conf
 
-            configured = conf.get("mlpipe", "artifact_store", fallback="")
+            configured = conf.get("mlpipe", option, fallback="")
         except ImportError:  # the model and CLI also work without the Task SDK
             configured = ""
-    return configured or str(airflow_home() / "mlpipe" / "artifacts")
+    return configured or ""
+
+
+def default_artifact_store_url() -> str:
+    """``[mlpipe] artifact_store``; by default the folder ``$AIRFLOW_HOME/mlpipe/artifacts``."""
+    return mlpipe_option("artifact_store") or str(airflow_home() / "mlpipe" / "artifacts")
+
+
+def default_api_url() -> str | None:
+    """``[mlpipe] api_url``: the api-server the Python client and ``mlpipe start`` talk to, if set."""
+    return mlpipe_option("api_url") or None
 
 
 @lru_cache(maxsize=16)

@@ -16,8 +16,8 @@ from typing import Any
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
 from airflow_provider_mlpipe.artifacts.store import ArtifactNotFoundError, ArtifactStore
 from airflow_provider_mlpipe.exceptions import ArtifactError, RegistryError
+from airflow_provider_mlpipe.model.steps import APPROVAL_STATUSES
 
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 REGISTRY_PREFIX = "registry/"
 RECORD_FORMAT = 1
 # Starting with a letter or digit rules out "." and ".."; no "/" means one folder per group.

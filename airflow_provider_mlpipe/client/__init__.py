@@ -32,9 +32,11 @@ def __getattr__(name: str) -> Any:
 
 def default_session() -> ExecutionsSession:
     """An :class:`AirflowSession` if an API URL is configured, else a :class:`LocalSession`."""
-    from airflow_provider_mlpipe.client.rest import AirflowSession, default_api_url
+    from airflow_provider_mlpipe.settings import default_api_url
 
     if default_api_url():
+        from airflow_provider_mlpipe.client.rest import AirflowSession
+
         return AirflowSession()
     from airflow_provider_mlpipe.client.local import LocalSession
 

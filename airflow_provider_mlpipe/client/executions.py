@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_mlpipe.dagruns import state_text
 from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError
 from airflow_provider_mlpipe.selective.plan import CONF_KEY
 
@@ -78,7 +79,7 @@ def describe_run(
     return ExecutionDescription(
         pipeline_name=pipeline_name,
         execution_id=run_id,
-        status=str(getattr(state, "value", state) or "none"),
+        status=state_text(state) or "none",
         start_time=start,
         end_time=end,
         parameters=conf,
@@ -100,7 +101,7 @@ def describe_step(
     record = record if isinstance(record, Mapping) else {}
     return StepExecution(
         step_name=task_id,
-        status=None if state is None else str(getattr(state, "value", state)),
+        status=state_text(state),
         start_time=start,
         end_time=end,
         attempts=int(try_number or 0),

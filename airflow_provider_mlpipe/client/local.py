@@ -39,6 +39,15 @@ class LocalSession:
 
     def __init__(self, on_task_done: TaskCallback | None = None) -> None:
         self.on_task_done = on_task_done
+        self._database_ready = False
+
+    def _ensure_database(self) -> None:
+        """Create or migrate the embedded DB once per session (not at every call)."""
+        if not self._database_ready:
+            from airflow_provider_mlpipe.local_runner import ensure_database
+
+            ensure_database()
+            self._database_ready = True
 
     def start(
         self,
@@ -49,12 +58,12 @@ class LocalSession:
         note: str | None = None,
     ) -> str:
         from airflow_provider_mlpipe.factory import build_dag
-        from airflow_provider_mlpipe.local_runner import create_run, drive_run, ensure_database
+        from airflow_provider_mlpipe.local_runner import create_run, drive_run
 
         given = dict(parameters or {})
         dag = build_dag(pipeline)
         with _RUN_LOCK:
-            ensure_database()
+            self._ensure_database()
             if selective_execution_config is None:
                 pipeline.resolve_parameters(given)  # refuse bad values before creating anything
                 run_id = create_run(dag, conf=given, note=note)
@@ -86,9 +95,7 @@ class LocalSession:
         from airflow.utils.session import create_session
         from sqlalchemy import select
 
-        from airflow_provider_mlpipe.local_runner import ensure_database
-
-        ensure_database()
+        self._ensure_database()
         query = (
             select(DagRun)
             .where(DagRun.dag_id == pipeline_name)
@@ -104,14 +111,11 @@ class LocalSession:
         with create_session() as session:
             return self._description(self._run(pipeline_name, execution_id, session))
 
-    @staticmethod
-    def _run(pipeline_name: str, execution_id: str, session: Session) -> DagRun:
+    def _run(self, pipeline_name: str, execution_id: str, session: Session) -> DagRun:
         from airflow.models.dagrun import DagRun
         from sqlalchemy import select
 
-        from airflow_provider_mlpipe.local_runner import ensure_database
-
-        ensure_database()
+        self._ensure_database()
         run = session.scalar(
             select(DagRun).where(DagRun.dag_id == pipeline_name, DagRun.run_id == execution_id)
         )
@@ -150,11 +154,14 @@ class LocalSession:
         from airflow.models.dagbag import DBDagBag
         from airflow.utils.session import create_session
 
+        from airflow_provider_mlpipe.selective.runs import parameter_defaults
+
+        self._ensure_database()
         with create_session() as session:
             dag = DBDagBag().get_latest_version_of_dag(pipeline_name, session=session)
             if dag is None:
                 raise ExecutionNotFoundError(f"pipeline {pipeline_name!r} has never run here")
-            return {name: param.dump().get("value") for name, param in dag.params.items()}
+            return parameter_defaults(dag)
 
     def stop(self, pipeline_name: str, execution_id: str) -> None:
         """Local executions finish before ``start`` returns; a leftover running one is marked failed."""

@@ -19,12 +19,13 @@ from airflow_provider_mlpipe.client.executions import (
     describe_run,
     describe_step,
 )
-from airflow_provider_mlpipe.dagruns import pipeline_order
+from airflow_provider_mlpipe.dagruns import RETURN_VALUE, pipeline_order
 from airflow_provider_mlpipe.exceptions import (
     AirflowApiError,
     ExecutionNotFoundError,
     SelectiveExecutionError,
 )
+from airflow_provider_mlpipe.settings import default_api_url
 
 if TYPE_CHECKING:
     from airflow_client.client import ApiClient
@@ -33,19 +34,6 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
 
 SELECTIVE_RUNS_PATH = "/mlpipe/api/v1/pipelines/{dag_id}/selectiveRuns"
-
-
-def default_api_url() -> str | None:
-    """``[mlpipe] api_url`` (``AIRFLOW__MLPIPE__API_URL``), if configured."""
-    configured = os.environ.get("AIRFLOW__MLPIPE__API_URL")
-    if configured is None:
-        try:
-            from airflow.sdk.configuration import conf
-
-            configured = conf.get("mlpipe", "api_url", fallback="")
-        except ImportError:
-            configured = ""
-    return configured or None
 
 
 class AirflowSession:
@@ -223,7 +211,7 @@ class AirflowSession:
                 pipeline_name,
                 step,
                 execution_id,
-                "return_value",
+                RETURN_VALUE,
             )
         except ExecutionNotFoundError:  # the step has no record: it did not run (or not yet)
             return None

@@ -43,17 +43,19 @@ def step_record(
     outputs: Mapping[str, ArtifactRef],
     metadata: Mapping[str, Any] | None = None,
     parameters: Mapping[str, Any] | None = None,
+    digest: str | None = None,
 ) -> dict:
     """The XCom ``return_value`` of a step: references only, never data.
 
     :param parameters: the values of the pipeline parameters the step read; a selective run reuses
         the step only with the same values.
+    :param digest: the step's digest if already computed (it reads the step's code files).
     """
     return {
         "mlpipe": RECORD_VERSION,
         "step": step.name,
         "kind": step.kind,
-        "digest": step.digest(),
+        "digest": digest or step.digest(),
         "outputs": {name: ref.to_dict() for name, ref in outputs.items()},
         "metadata": dict(metadata or {}),
         "parameters": dict(parameters or {}),
@@ -297,7 +299,8 @@ class MlpipeStepOperator(BaseOperator):
         finally:
             runtime.cleanup()
         used = {name: runtime.parameters.get(name) for name in parameters_read(self.step)}
-        record = step_record(self.step, outputs, metadata, used)
+        # The digest computed when this task's DAG was built, at this task's start.
+        record = step_record(self.step, outputs, metadata, used, digest=self.mlpipe_step["digest"])
         total = time.perf_counter() - started
         step_work = (ran - ready) - runtime.loading_seconds
         # Where the task's time went: the step's own work, and the provider's (parameters, loading

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records
+from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 from airflow_provider_mlpipe.selective.plan import (
     CONF_KEY,
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 
 # How many refused selective runs the default reference may look past.
 REFUSED_RUNS_SKIPPED = 20
-
-
-def _text(state: Any) -> str | None:
-    return None if state is None else str(getattr(state, "value", state))
 
 
 def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
@@ -98,12 +94,13 @@ def _reference_run(run: DagRun, *, session: Session) -> ReferenceRun:
         select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
     )
     steps = {
-        ti.task_id: ReferenceStep(ti.task_id, _text(ti.state), records.get(ti.task_id)) for ti in instances
+        ti.task_id: ReferenceStep(ti.task_id, state_text(ti.state), records.get(ti.task_id))
+        for ti in instances
     }
     return ReferenceRun(
         pipeline=run.dag_id,
         run_id=run.run_id,
-        state=_text(run.state) or "",
+        state=state_text(run.state) or "",
         conf=dict(run.conf or {}),
         steps=steps,
     )
