@@ -7,7 +7,6 @@ a folder into a DAG; a broken spec becomes an import error for that file only.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import warnings
@@ -20,6 +19,8 @@ from airflow.sdk import DAG, Param, get_parsing_context
 from airflow_provider_mlpipe.exceptions import MlpipeError, SpecError
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.operators import operator_class
+from airflow_provider_mlpipe.operators.outcome import MlpipeOutcomeOperator
+from airflow_provider_mlpipe.selective.manifest import edge_label
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ def pipeline_params(pipeline: Pipeline) -> dict[str, Param]:
 
 
 def build_dag(pipeline: Pipeline, *, validate: bool = True, **dag_kwargs: Any) -> DAG:
-    """Build the DAG of ``pipeline``: one task per step, named after the step.
+    """Build the DAG of ``pipeline``: one task per step, named after the step, and the outcome task.
+
+    Edges are labelled with what they carry (the outputs read, or the condition branch), which both
+    the graph view shows and selective runs read back (see :mod:`~airflow_provider_mlpipe.selective.manifest`).
 
     :param pipeline: the pipeline model.
     :param validate: check the pipeline first (references, cycles, script files).
@@ -60,6 +64,8 @@ def build_dag(pipeline: Pipeline, *, validate: bool = True, **dag_kwargs: Any) -
         **dag_kwargs,
     )
     upstream = pipeline.upstream()
+    reads = pipeline.data_reads()
+    branch_of = pipeline.branch_owner()
     tasks = {}
     for name in pipeline.topological_order():
         step = pipeline.steps[name]
@@ -67,6 +73,13 @@ def build_dag(pipeline: Pipeline, *, validate: bool = True, **dag_kwargs: Any) -
     for name, dependencies in upstream.items():
         for dependency in sorted(dependencies):
             tasks[dependency] >> tasks[name]
+            owner = branch_of.get(name)
+            branch = owner[1] if owner is not None and owner[0] == dependency else None
+            label = edge_label(branch, reads[name].get(dependency, ()))
+            if label is not None:
+                dag.set_edge_info(dependency, name, {"label": label})
+    outcome = MlpipeOutcomeOperator(dag=dag)
+    list(tasks.values()) >> outcome
     return dag
 
 
@@ -90,18 +103,23 @@ def load_pipeline_dags(
 
     Call it from a ``.py`` file in the dags folder with ``load_pipeline_dags(globals())``. When a
     worker parses the file to run one task, only that task's DAG is built. A spec that fails to load
-    is reported as an import error of that spec file; the others still load.
+    is reported as an import error of the calling file that names the spec, step, field and line;
+    the other pipelines still load (see :class:`SpecErrorsDag`).
 
     :param namespace: where to put the DAGs (the calling module's globals, so Airflow finds them).
-    :param folder: the folder to scan; default the calling file's folder.
+    :param folder: the folder to scan; default the folder of the module whose ``namespace`` this is.
     """
     from airflow_provider_mlpipe.spec import discover_spec_files, load_pipeline_file, peek_pipeline_name
 
-    caller_file = inspect.stack(context=0)[1].filename
-    folder = Path(folder) if folder is not None else Path(caller_file).parent
+    if folder is None:
+        if namespace is None or not namespace.get("__file__"):
+            raise TypeError("load_pipeline_dags needs the calling module's globals() or a folder")
+        folder = Path(str(namespace["__file__"])).parent
+    folder = Path(folder)
     wanted = get_parsing_context().dag_id
     dags: dict[str, DAG] = {}
     sources: dict[str, Path] = {}
+    errors: list[str] = []
     for path in discover_spec_files(folder):
         if wanted is not None and peek_pipeline_name(path) not in (wanted, None):
             continue  # a worker running one task of another DAG: skip the work
@@ -114,58 +132,48 @@ def load_pipeline_dags(
                     field="name",
                 )
             dag = build_dag(pipeline, validate=False)
-        except MlpipeError as error:
-            report_spec_error(path, error, loader_file=caller_file)
-            continue
         except Exception as error:  # a bug or an odd spec must not hide the other pipelines
-            report_spec_error(path, error, loader_file=caller_file)
+            errors.append(spec_error_message(path, error))
             continue
         dags[pipeline.name] = dag
         sources[pipeline.name] = path
     if namespace is not None:
         for dag_id, dag in dags.items():
             namespace[f"mlpipe_dag__{dag_id}"] = dag
+        if errors:
+            namespace[SPEC_ERRORS_NAME] = SpecErrorsDag(folder, errors)
     return dags
 
 
-def report_spec_error(path: Path, error: BaseException, *, loader_file: str) -> None:
-    """Record ``error`` as an import error of the spec file ``path``.
-
-    Airflow 3.3 collects import errors in the ``DagImportResult`` of the file being parsed (the
-    loader ``.py``); an error added there under the spec's own path shows in the UI and in
-    ``airflow dags list-import-errors`` as that file's error while the loader's DAGs still load.
-    Outside the DAG processor (a plain import), the error is logged and issued as a warning.
-    """
-    message = f"{type(error).__name__}: {error}" if not isinstance(error, MlpipeError) else str(error)
+def spec_error_message(path: Path, error: BaseException) -> str:
+    """Log that the spec ``path`` was not loaded, issue a warning, and return the message."""
+    message = str(error) if isinstance(error, MlpipeError) else f"{path}: {type(error).__name__}: {error}"
     log.error("Pipeline spec %s not loaded: %s", path, message)
-    result = _current_import_result()
-    if result is not None:
-        from airflow.dag_processing.importers.base import DagImportError
+    warnings.warn(f"pipeline spec {path} not loaded: {message}", stacklevel=3)
+    return message
 
-        loader_relative = Path(result.file_path)
-        spec_relative = loader_relative.parent / os.path.relpath(path, Path(loader_file).parent)
-        result.errors.append(
-            DagImportError(
-                file_path=os.path.normpath(spec_relative),
-                message=message,
-                error_type="mlpipe-spec",
-                line_number=getattr(error, "line", None),
-            )
+
+SPEC_ERRORS_NAME = "mlpipe_spec_errors"
+
+
+class SpecErrorsDag(DAG):
+    """Stands in the loader module for the specs that failed to load, so that Airflow reports them.
+
+    Airflow validates each DAG a DAG file defines before it keeps it; a DAG that fails validation
+    becomes an import error of that file, in the UI and in ``airflow dags list-import-errors``, while
+    the file's other DAGs load as usual. This DAG's validation fails with every broken spec's message
+    (file, step, field, line), and is cleared with the file's next clean parse.
+
+    :param folder: the folder the specs were read from.
+    :param messages: one message per spec that did not load.
+    """
+
+    def __init__(self, folder: Path, messages: list[str]) -> None:
+        super().__init__(dag_id=SPEC_ERRORS_NAME, schedule=None, description=f"pipeline specs in {folder}")
+        self.spec_messages = list(messages)
+
+    def validate(self) -> None:
+        count = len(self.spec_messages)
+        raise SpecError(
+            f"{count} pipeline spec{'s' if count > 1 else ''} not loaded:\n" + "\n".join(self.spec_messages)
         )
-    else:
-        warnings.warn(f"pipeline spec {path} not loaded: {message}", stacklevel=3)
-
-
-def _current_import_result() -> Any:
-    """The ``DagImportResult`` of the file Airflow is importing right now, if any."""
-    try:
-        from airflow.dag_processing.importers.base import DagImportResult
-    except ImportError:  # a worker with the Task SDK only: nothing to report to
-        return None
-    frame = inspect.currentframe()
-    while frame is not None:
-        candidate = frame.f_locals.get("result")
-        if isinstance(candidate, DagImportResult):
-            return candidate
-        frame = frame.f_back
-    return None

@@ -158,14 +158,12 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
-    from airflow.sdk import timezone
     from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
 
     from airflow_provider_mlpipe.dagruns import state_text
-    from airflow_provider_mlpipe.selective.runs import fail_if_a_selected_step_failed
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
@@ -176,11 +174,8 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
         while run.state == DagRunState.RUNNING:
             session.expire_all()
             schedulable, _ = run.update_state(session=session)
-            for ti in schedulable:
-                if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
-                    ti.try_number += 1
-                ti.state = TaskInstanceState.SCHEDULED
-                ti.scheduled_dttm = timezone.utcnow()
+            # The scheduler's own step: tries counted, empty tasks (the outcome task) marked done.
+            run.schedule_tis(schedulable, session=session)
             session.commit()
             instances = run.get_task_instances(session=session)
             scheduled = [ti for ti in instances if ti.state == TaskInstanceState.SCHEDULED]
@@ -207,12 +202,6 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                         select(TaskInstance.state, TaskInstance.duration).where(TaskInstance.id == ti.id)
                     ).one()
                     on_task_done(ti.task_id, state_text(state) or "none", duration)
-    # What the scheduler's listener does for selective runs (a failed selected step fails the run);
-    # in a new session, as the task runner's own sessions leave this one's run detached.
-    with create_session() as session:
-        finished = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
-        if finished is not None:
-            fail_if_a_selected_step_failed(finished, session=session)
 
 
 @contextmanager

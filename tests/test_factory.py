@@ -17,6 +17,7 @@ from airflow_provider_mlpipe.model import (
     Pipeline,
     RetryPolicy,
 )
+from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -62,8 +63,18 @@ def test_one_task_per_step_with_dependencies_and_typed_params():
     dag = build_dag(pipeline)
 
     assert dag.dag_id == "factory_shape"
-    assert sorted(dag.task_ids) == ["First", "Second", "Third"]
-    assert edges(dag) == {("First", "Second"), ("Second", "Third")}
+    assert sorted(dag.task_ids) == ["First", "Second", "Third", OUTCOME_TASK_ID]
+    assert edges(dag) == {
+        ("First", "Second"),
+        ("Second", "Third"),
+        *((name, OUTCOME_TASK_ID) for name in ("First", "Second", "Third")),
+    }
+    # Edges say what they carry: the output read, or nothing for a plain depends_on.
+    assert dag.get_edge_info("First", "Second") == {"label": "result"}
+    assert dag.get_edge_info("Second", "Third") == {}
+    outcome = dag.get_task(OUTCOME_TASK_ID)
+    assert outcome.trigger_rule == "none_failed"
+    assert outcome.inherits_from_empty_operator
     assert "mlpipe" in dag.tags
     schemas = {name: param.schema for name, param in dag.params.items()}
     assert schemas["Depth"]["type"] == "integer"
@@ -98,6 +109,17 @@ def test_yaml_and_python_examples_have_the_same_shape():
     }
     assert ("CheckMse", "RegisterModel") in edges(from_yaml)
     assert ("CheckMse", "FailOnMse") in edges(from_yaml)
+    assert from_yaml.get_edge_info("CheckMse", "RegisterModel") == {"label": "if branch"}
+    assert from_yaml.get_edge_info("CheckMse", "FailOnMse") == {"label": "else branch"}
+    assert from_yaml.get_edge_info("Preprocess", "Train") == {"label": "train, validation"}
+    assert from_yaml.get_edge_info("Evaluate", "CheckMse") == {"label": "evaluation"}
+    for dag in (from_yaml, from_python):
+        labels = {
+            (up, down): dag.get_edge_info(up, down).get("label") for up, down in edges(dag)
+        }
+        assert labels == {
+            (up, down): from_yaml.get_edge_info(up, down).get("label") for up, down in edges(from_yaml)
+        }
 
 
 def test_dagbag_imports_the_dags_folder_without_errors():
@@ -121,13 +143,23 @@ def test_a_broken_spec_is_an_import_error_of_that_file_only(tmp_path: Path):
     bag = DagBag(dag_folder=str(tmp_path))
 
     assert set(bag.dag_ids) == {"good_one", "good_two"}
+    # One import error, on the loader file Airflow parsed, naming each broken spec, step, field, line.
     errors = {Path(path).name: message for path, message in bag.import_errors.items()}
-    assert set(errors) == {"broken.pipeline.yaml", "invalid.pipeline.yaml"}
-    assert "Second" in errors["broken.pipeline.yaml"]
-    assert "nothing" in errors["broken.pipeline.yaml"]
-    assert "arguments.s" in errors["broken.pipeline.yaml"]
-    assert "broken.pipeline.yaml:6" in errors["broken.pipeline.yaml"]
-    assert "invalid.pipeline.yaml" in errors["invalid.pipeline.yaml"]
+    assert set(errors) == {"mlpipe_pipelines.py"}
+    message = errors["mlpipe_pipelines.py"]
+    assert "2 pipeline specs not loaded" in message
+    assert "Second" in message
+    assert "nothing" in message
+    assert "arguments.s" in message
+    assert "broken.pipeline.yaml:6" in message
+    assert "invalid.pipeline.yaml:3" in message
+
+    # Fixed specs load, and the next parse of the loader has no error left.
+    (tmp_path / "broken.pipeline.yaml").write_text(GOOD_SPEC.format(name="broken"))
+    (tmp_path / "invalid.pipeline.yaml").unlink()
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert set(bag.dag_ids) == {"good_one", "good_two", "broken"}
+    assert bag.import_errors == {}
 
 
 def test_duplicate_pipeline_names_keep_the_first_and_report_the_second(tmp_path: Path):
@@ -139,8 +171,9 @@ def test_duplicate_pipeline_names_keep_the_first_and_report_the_second(tmp_path:
     bag = DagBag(dag_folder=str(tmp_path))
     assert bag.dag_ids == ["same"]
     errors = {Path(path).name: message for path, message in bag.import_errors.items()}
-    assert list(errors) == ["b.pipeline.yaml"]
-    assert "already used" in errors["b.pipeline.yaml"]
+    assert list(errors) == ["mlpipe_pipelines.py"]
+    assert "b.pipeline.yaml" in errors["mlpipe_pipelines.py"]
+    assert "already used" in errors["mlpipe_pipelines.py"]
 
 
 def test_parsing_context_builds_only_the_requested_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

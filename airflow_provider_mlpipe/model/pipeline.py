@@ -129,6 +129,28 @@ class Pipeline:
                 PipelineGraphError(f"the steps form a cycle: {' -> '.join(cycle)}", step=cycle[0])
             ) from None
 
+    def data_reads(self) -> dict[str, dict[str, set[str]]]:
+        """For each step, the upstream steps it reads data from, and which of their outputs.
+
+        A ``JsonGet`` reads the output that holds its property file. A step that reads data from a
+        step that did not run is skipped, unlike a step that only comes after it (``depends_on``).
+        """
+        reads: dict[str, dict[str, set[str]]] = {name: {} for name in self.steps}
+        for step in self.steps.values():
+            for _, reference in step.references():
+                if isinstance(reference, StepOutput):
+                    output = reference.output_name
+                elif isinstance(reference, JsonGet):
+                    producer = self.steps.get(reference.step_name)
+                    files = {item.name: item for item in producer.property_files()} if producer else {}
+                    if reference.property_file not in files:
+                        continue
+                    output = files[reference.property_file].output_name
+                else:
+                    continue
+                reads[step.name].setdefault(reference.step_name, set()).add(output)
+        return reads
+
     def branch_owner(self) -> dict[str, tuple[str, str]]:
         """Each step inside a condition branch: (condition step, "if" or "else")."""
         owners: dict[str, tuple[str, str]] = {}

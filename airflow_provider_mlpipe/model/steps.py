@@ -119,9 +119,16 @@ class ProcessingOutput:
 
 
 def _callable_name(function: Callable[..., Any] | str) -> str:
+    """How a step's function is named in its definition (and so in its digest).
+
+    A callable is named by its qualified name only: its module's name depends on how the file was
+    imported (Airflow's DAG processor, a worker, ``mlpipe run`` and a copy of the dags folder each
+    name it differently), and the digest must depend on content alone. The content is in the digest
+    through the function's source (``function_source``).
+    """
     if isinstance(function, str):
         return function
-    return f"{function.__module__}:{function.__qualname__}"
+    return str(getattr(function, "__qualname__", None) or getattr(function, "__name__", repr(function)))
 
 
 def check_function(function: Any, *, step: str) -> None:

@@ -22,9 +22,11 @@ from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidat
 from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
 from airflow_provider_mlpipe.model.parameters import Parameter
 from airflow_provider_mlpipe.model.pipeline import Pipeline
-from airflow_provider_mlpipe.model.steps import ConditionStep, Step
+from airflow_provider_mlpipe.model.steps import Step
+from airflow_provider_mlpipe.selective.manifest import step_manifest
 from airflow_provider_mlpipe.selective.plan import CONF_KEY as SELECTIVE_CONF_KEY
 from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
+from airflow_provider_mlpipe.selective.rerun import reapply_unselected_step
 from airflow_provider_mlpipe.settings import artifact_store_for
 
 if TYPE_CHECKING:
@@ -65,15 +67,6 @@ def step_record(
 def parameters_read(step: Step) -> list[str]:
     """The names of the pipeline parameters that ``step`` reads."""
     return sorted({reference.name for _, reference in step.references() if isinstance(reference, Parameter)})
-
-
-def step_manifest(step: Step) -> dict[str, Any]:
-    """What selective execution needs to know of a step without its DAG file: kind, digest, branches."""
-    manifest: dict[str, Any] = {"kind": step.kind, "digest": step.digest()}
-    if isinstance(step, ConditionStep):
-        manifest["if_steps"] = list(step.if_steps)
-        manifest["else_steps"] = list(step.else_steps)
-    return manifest
 
 
 class StepRuntime:
@@ -259,9 +252,10 @@ class MlpipeStepOperator(BaseOperator):
 
     ui_color = "#e8f1fb"
     step_kind: ClassVar[str] = ""
-    # ``mlpipe_step`` (kind, digest, branches) is a template field only so that Airflow serializes it
-    # with the DAG: the api-server and the scheduler plan selective runs from the serialized DAG
-    # without importing any DAG file. It holds no Jinja, so rendering leaves it unchanged.
+    # ``mlpipe_step`` (kind and digest, a small fixed size) is a template field only so that Airflow
+    # serializes it with the DAG: the api-server and the scheduler plan selective runs from the
+    # serialized DAG without importing any DAG file (see ``selective.manifest``). It holds no Jinja,
+    # so rendering leaves it unchanged.
     template_fields: Sequence[str] = ("mlpipe_step",)
 
     def __init__(self, *, pipeline: Pipeline, step: Step, **kwargs: Any) -> None:
@@ -282,13 +276,27 @@ class MlpipeStepOperator(BaseOperator):
         super().__init__(task_id=step.name, **kwargs)
         self.pipeline = pipeline
         self.step = step
-        self.mlpipe_step = step_manifest(step)
+        self.mlpipe_step = step_manifest(step.kind, step.digest())
 
     @property
     def allow_pickle(self) -> bool:
         return bool(getattr(self.step, "allow_pickle", False))
 
     def execute(self, context: Context) -> dict:
+        # A step that a selective run did not select only starts when someone cleared it in Airflow:
+        # it takes the reference run's outputs again (or skips), it never recomputes.
+        reapplied = reapply_unselected_step(self.step.name, context)
+        if reapplied is not None:
+            return reapplied
+        record = self.run_and_record(context)
+        self.after_record(context, record)
+        return record
+
+    def after_record(self, context: Context, record: dict) -> None:
+        """Called with the step's record after a real run (not after a reused step is re-applied)."""
+
+    def run_and_record(self, context: Context) -> dict:
+        """Run the step and return its record (outputs written to the store)."""
         started = time.perf_counter()
         runtime = StepRuntime(self, context)
         try:

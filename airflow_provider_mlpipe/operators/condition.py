@@ -37,8 +37,7 @@ class MlpipeConditionOperator(MlpipeStepOperator, SkipMixin):
             "taken": taken,
         }
 
-    def execute(self, context: Context) -> dict:
-        record = super().execute(context)
+    def after_record(self, context: Context, record: dict) -> None:
         step = self.step
         assert isinstance(step, ConditionStep)
         not_taken = step.else_steps if record["metadata"]["outcome"] else step.if_steps
@@ -47,4 +46,3 @@ class MlpipeConditionOperator(MlpipeStepOperator, SkipMixin):
         # pushed: push the record (with the outcome) first.
         context["ti"].xcom_push(key="return_value", value=record)
         self.skip_all_except(context["ti"], follow)
-        return record

@@ -1,10 +1,14 @@
-"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf, and
-fail a selective run whose selected step failed.
+"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf.
 
 ``airflow dags trigger --conf '{"selective_execution": {...}}'`` (or the REST API's plain trigger)
 creates a queued run with every task still to do. When the scheduler starts that run, before it
 schedules any task, this listener records the reused steps in the scheduler's own transaction, so no
-reused step starts a task process. A refused selection fails the run with a note saying why.
+reused step starts a task process. Applying the block is all or nothing: it happens inside a
+savepoint, and any error (a refused selection, or anything else) rolls the savepoint back and fails
+the run with the reason as its note, before any step runs.
+
+A failed selected step fails the run without help from here: every pipeline ends with an outcome task
+(``operators/outcome.py``) that makes the scheduler itself decide "failed".
 """
 
 from __future__ import annotations
@@ -34,35 +38,34 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
     apply_or_fail(dag_run, dag, session)
 
 
-@hookimpl
-def on_dag_run_success(dag_run: Any, msg: str) -> None:
-    """A selective run whose selected step failed is a failed run (see ``fail_if_a_selected_step_failed``)."""
-    from airflow_provider_mlpipe.selective.plan import CONF_KEY
+def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:
+    """Record the selective plan in ``dag_run``, or fail the run with the reason as its note.
 
-    if not isinstance((dag_run.conf or {}).get(CONF_KEY), dict):
-        return
-    from sqlalchemy.orm import object_session
-
-    from airflow_provider_mlpipe.selective.runs import fail_if_a_selected_step_failed
-
-    session = object_session(dag_run)
-    if session is not None and fail_if_a_selected_step_failed(dag_run, session=session):
-        log.warning("mlpipe: selective run %s marked failed: a selected step failed", dag_run.run_id)
-
-
-def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> None:
-    """Record the selective plan in ``dag_run``, or fail the run with the reason as its note."""
-    from airflow.utils.state import DagRunState
-
+    Never raises: an exception out of a listener would stop the scheduler's loop. Returns whether the
+    plan was applied.
+    """
     from airflow_provider_mlpipe.exceptions import MlpipeError
     from airflow_provider_mlpipe.selective.runs import apply_conf_block
 
     try:
-        plan = apply_conf_block(dag_run, dag, session=session)
-    except MlpipeError as error:
-        log.warning("mlpipe: selective run %s refused: %s", dag_run.run_id, error)
-        dag_run.set_state(DagRunState.FAILED)
-        dag_run.note = f"Selective execution refused: {error}"
-        session.flush()
-        return
+        with session.begin_nested():  # a savepoint: on any error, nothing of the plan stays
+            plan = apply_conf_block(dag_run, dag, session=session)
+    except Exception as error:
+        reason = str(error) if isinstance(error, MlpipeError) else f"{type(error).__name__}: {error}"
+        log.warning("mlpipe: selective run %s refused: %s", dag_run.run_id, reason, exc_info=True)
+        try:
+            refuse(dag_run, reason, session=session)
+        except Exception:
+            log.exception("mlpipe: could not mark selective run %s failed", dag_run.run_id)
+        return False
     log.info("mlpipe: selective run %s: %s", dag_run.run_id, plan.note())
+    return True
+
+
+def refuse(dag_run: Any, reason: str, *, session: Any) -> None:
+    """Fail a run whose selective block cannot be applied, before any of its steps runs."""
+    from airflow.utils.state import DagRunState
+
+    dag_run.set_state(DagRunState.FAILED)
+    dag_run.note = f"Selective execution refused: {reason}"
+    session.flush()

@@ -11,9 +11,16 @@ The rules (SageMaker's, plus what its users asked for):
 - every step on a path between two selected steps is selected too (``include_between`` adds them);
 - the reference run is a finished run (success or failed) of the same pipeline;
 - each unselected step upstream of a selected one is reused: it succeeded in the reference run (or
-  was skipped there by a branch) and its definition is unchanged since (same digest);
+  was skipped there by a branch its condition really took) and its definition is unchanged since
+  (same digest), and the parameter values it read are the same;
+- only an outcome that was computed is reused: a step that did not run in the reference run because
+  that run was a selective run that did not select it has nothing to reuse. A step the reference run
+  itself reused is followed to the run where it ran (``origin_run_id``);
 - a reused condition step keeps its outcome, so a selected step in the branch it did not take is
-  refused (select the condition step too);
+  refused (select the condition step too), as is a selected step in a branch of a condition that
+  was never evaluated;
+- a selected step that would certainly be skipped (it reads data from a step that was skipped) is
+  refused: a selective run runs what it selects;
 - the other unselected steps do not run, and each says why;
 - parameters are the reference run's, with the given overrides; unknown names are refused.
 """
@@ -30,6 +37,8 @@ from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 CONF_KEY = "selective_execution"
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 REUSABLE_STEP_STATES = frozenset({"success", "skipped"})
+# Keys of the selective block that record what was applied (written by the provider, not by users).
+RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run")
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class SelectiveExecutionConfig:
             raise SelectiveExecutionError(
                 f"conf.{CONF_KEY} must be a mapping with selected_steps and source_run_id, got {block!r}"
             )
-        unknown = sorted(set(block) - {"selected_steps", "source_run_id", "include_between", "reused_steps"})
+        unknown = sorted(set(block) - {"selected_steps", "source_run_id", "include_between", *RECORDED_KEYS})
         if unknown:
             raise SelectiveExecutionError(f"conf.{CONF_KEY}: unknown key(s) {', '.join(unknown)}")
         steps = block.get("selected_steps")
@@ -96,6 +105,8 @@ class StepInfo:
     :param upstream: the steps it directly depends on.
     :param if_steps: for a condition step, the steps of its if branch.
     :param else_steps: for a condition step, the steps of its else branch.
+    :param data_upstream: the upstream steps whose outputs it reads (a step reading data from a step
+        that did not run is skipped).
     """
 
     name: str
@@ -104,6 +115,7 @@ class StepInfo:
     upstream: frozenset[str] = frozenset()
     if_steps: tuple[str, ...] = ()
     else_steps: tuple[str, ...] = ()
+    data_upstream: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -136,7 +148,8 @@ class SelectivePlan:
 
     :param selected: the steps that run.
     :param reused: steps recorded as succeeded, with the XCom record to write (references only).
-    :param reused_skipped: steps recorded as skipped because they were skipped in the reference run.
+    :param reused_skipped: steps recorded as skipped because a branch skipped them in the reference
+        run, each with the run where that happened (the reference run, or the run it reused them from).
     :param not_run: steps that do not run, each with the reason.
     :param parameters: the run's parameter values (the reference run's, with the overrides).
     """
@@ -159,6 +172,8 @@ class SelectivePlan:
                 "source_run_id": self.source_run_id,
                 "include_between": self.include_between,
                 "reused_steps": sorted(self.reused),
+                "reused_skipped_steps": dict(sorted(self.reused_skipped.items())),
+                "not_run": dict(sorted(self.not_run.items())),
             },
         }
 
@@ -169,7 +184,12 @@ class SelectivePlan:
     def reused_note(self, step: str) -> str:
         """The note of a reused step's task instance."""
         if step in self.reused_skipped:
-            return f"reused from run {self.source_run_id} (skipped there)"
+            origin = self.reused_skipped[step]
+            where = "there" if origin == self.source_run_id else f"in run {origin}"
+            return f"reused from run {self.source_run_id} (skipped {where}: its branch was not taken)"
+        origin = self.reused[step].get("origin_run_id", self.source_run_id)
+        if origin != self.source_run_id:
+            return f"reused from run {self.source_run_id} (computed in run {origin})"
         return f"reused from run {self.source_run_id}"
 
 
@@ -277,7 +297,7 @@ def plan_selective_run(
     needed = ancestors(upstream, selected) - selected
     problems = []
     for name in sorted(needed):
-        problem = _reuse(plan, steps[name], reference.steps.get(name), reference.run_id, effective)
+        problem = _reuse(plan, steps[name], reference, effective)
         if problem:
             problems.append(f"{name} ({problem})")
     if problems:
@@ -286,6 +306,7 @@ def plan_selective_run(
             "Select these steps too, or pick another reference run"
         )
     _check_kept_outcomes(plan, steps, selected, reference)
+    _check_selected_steps_run(plan, steps)
     downstream = descendants(upstream, selected)
     for name in steps:
         if name in selected or name in needed:
@@ -341,22 +362,51 @@ def _parameters(
     return {**inherited, **overrides}
 
 
+def provenance(reference: ReferenceRun, name: str) -> tuple[str, str]:
+    """How step ``name`` came to its state in the reference run, and in which run that was computed.
+
+    ``ran``: it ran (or was skipped by a branch) in the reference run itself; ``reused``: the
+    reference run, a selective run, took its outputs from another run (the origin is then in its
+    record); ``reused_skipped``: the reference run recorded it as skipped because a branch skipped it
+    in an earlier run; ``not_run``: the reference run was a selective run that did not run it at all.
+    """
+    block = reference.conf.get(CONF_KEY)
+    if not isinstance(block, Mapping) or "reused_steps" not in block:
+        return "ran", reference.run_id
+    if name in (block.get("selected_steps") or ()):
+        return "ran", reference.run_id
+    if name in (block.get("reused_steps") or ()):
+        previous = reference.steps.get(name)
+        record = previous.record if previous is not None else None
+        origin = record.get("origin_run_id") if isinstance(record, Mapping) else None
+        return "reused", str(origin or block.get("source_run_id") or reference.run_id)
+    skipped = block.get("reused_skipped_steps")
+    if isinstance(skipped, Mapping) and name in skipped:
+        return "reused_skipped", str(skipped[name])
+    return "not_run", reference.run_id
+
+
 def _reuse(
-    plan: SelectivePlan,
-    info: StepInfo,
-    previous: ReferenceStep | None,
-    run_id: str,
-    effective: Mapping[str, Any],
+    plan: SelectivePlan, info: StepInfo, reference: ReferenceRun, effective: Mapping[str, Any]
 ) -> str | None:
     """Record ``info`` as reused in ``plan``; return why it cannot be, if it cannot.
 
     :param effective: every parameter's value in the new run.
     """
+    run_id = reference.run_id
+    previous = reference.steps.get(info.name)
     state = previous.state if previous is not None else None
+    how, origin = provenance(reference, info.name)
+    if how == "not_run":
+        return (
+            f"it did not run in that run: run {run_id} was a selective run that did not select it, "
+            "so it has no outcome to reuse"
+        )
     if state not in REUSABLE_STEP_STATES:
         return f"it did not succeed in that run: {state or 'never ran'}"
     if state == "skipped":
-        plan.reused_skipped[info.name] = f"skipped in run {run_id}"
+        # A skip that a branch decided (in this run, or in the run it was reused from) is an outcome.
+        plan.reused_skipped[info.name] = origin
         return None
     record = previous.record if previous is not None else None
     if not isinstance(record, Mapping) or "outputs" not in record:
@@ -382,10 +432,19 @@ def _reuse(
 def _check_kept_outcomes(
     plan: SelectivePlan, steps: Mapping[str, StepInfo], selected: set[str], reference: ReferenceRun
 ) -> None:
-    """A reused condition keeps its outcome: refuse selected steps in the branch it did not take."""
-    for name in plan.reused:
-        info = steps[name]
-        if info.kind != "condition":
+    """A reused condition keeps its outcome: refuse selected steps in the branch it did not take, and
+    in either branch of a condition that was skipped (never evaluated) in the reference run."""
+    for name, info in steps.items():
+        if info.kind != "condition" or (name not in plan.reused and name not in plan.reused_skipped):
+            continue
+        if name in plan.reused_skipped:
+            stranded = [step for step in info.if_steps + info.else_steps if step in selected]
+            if stranded:
+                raise SelectiveExecutionError(
+                    f"step(s) {', '.join(stranded)} are in a branch of {name}, which was never evaluated "
+                    f"in run {reference.run_id!r} (it was skipped there); select {name} too, or pick a "
+                    "reference run where it ran"
+                )
             continue
         outcome = (plan.reused[name].get("metadata") or {}).get("outcome")
         if outcome is None:
@@ -398,6 +457,30 @@ def _check_kept_outcomes(
                 f"step(s) {', '.join(stranded)} are in the {branch} branch of {name}, which was not taken "
                 f"in run {reference.run_id!r} (outcome {outcome}); select {name} too to evaluate it again"
             )
+
+
+def _check_selected_steps_run(plan: SelectivePlan, steps: Mapping[str, StepInfo]) -> None:
+    """Refuse selected steps that would certainly be skipped: a step that reads data from a step
+    that will not run is skipped, as is a step all of whose upstream steps are skipped."""
+    skipped = set(plan.reused_skipped)
+    reasons: dict[str, str] = {}
+    for name in plan.selected:  # in topological order
+        info = steps[name]
+        silent = sorted(info.data_upstream & skipped)
+        if silent:
+            reasons[name] = f"it reads outputs of {', '.join(silent)}, which will not run"
+        elif info.upstream and info.upstream <= skipped:
+            reasons[name] = f"every step before it ({', '.join(sorted(info.upstream))}) will be skipped"
+        if name in reasons:
+            skipped.add(name)
+    if reasons:
+        origins = sorted({plan.reused_skipped[name] for name in plan.reused_skipped})
+        raise SelectiveExecutionError(
+            "selected step(s) would be skipped, not run: "
+            + "; ".join(f"{name} ({reason})" for name, reason in reasons.items())
+            + f". Steps skipped by a branch in run(s) {', '.join(origins)} stay skipped: select the "
+            "condition step that skipped them too, or pick another reference run"
+        )
 
 
 def _ordered(steps: Mapping[str, StepInfo], upstream: Mapping[str, set[str]]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+from airflow_provider_mlpipe.selective.manifest import step_infos_from_dag
 from airflow_provider_mlpipe.selective.plan import (
     CONF_KEY,
     FINISHED_RUN_STATES,
@@ -23,7 +24,6 @@ from airflow_provider_mlpipe.selective.plan import (
     ReferenceStep,
     SelectiveExecutionConfig,
     SelectivePlan,
-    StepInfo,
     check_selected_names,
     choose_reference_run,
     is_unapplied_selective_run,
@@ -36,29 +36,6 @@ if TYPE_CHECKING:
 
 # How many refused selective runs the default reference may look past.
 REFUSED_RUNS_SKIPPED = 20
-
-
-def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
-    """The steps of a DAG built by the factory, from the ``mlpipe_step`` field of its tasks.
-
-    Works on the DAG a DAG file defines and on the serialized DAG the api-server and scheduler hold.
-    """
-    infos = {}
-    for task in dag.tasks:
-        manifest = getattr(task, "mlpipe_step", None)
-        if not isinstance(manifest, Mapping) or "digest" not in manifest:
-            raise SelectiveExecutionError(
-                f"DAG {dag.dag_id!r} is not an mlpipe pipeline (task {task.task_id!r} is not a step)"
-            )
-        infos[task.task_id] = StepInfo(
-            name=task.task_id,
-            kind=str(manifest.get("kind", "")),
-            digest=str(manifest["digest"]),
-            upstream=frozenset(task.upstream_task_ids),
-            if_steps=tuple(manifest.get("if_steps") or ()),
-            else_steps=tuple(manifest.get("else_steps") or ()),
-        )
-    return infos
 
 
 def reference_candidates(dag_id: str, source_run_id: str | None, *, session: Session) -> list[ReferenceRun]:
@@ -256,31 +233,3 @@ def apply_conf_block(run: DagRun, dag: Any, *, session: Session) -> SelectivePla
     run.note = plan.note()
     apply_plan(plan, run, session=session)
     return plan
-
-
-def fail_if_a_selected_step_failed(run: DagRun, *, session: Session) -> bool:
-    """Mark a selective run failed if one of its selected steps failed; return whether it did.
-
-    Airflow decides a run's state from its leaf tasks. In a selective run the steps after the
-    selection are recorded as skipped before anything runs, so when they are the leaves a failed
-    selected step would leave the run "success". Called when a run is marked successful (by the
-    scheduler listener, and by the local runner).
-    """
-    from airflow.utils.state import DagRunState, TaskInstanceState
-
-    block = (run.conf or {}).get(CONF_KEY)
-    if not isinstance(block, Mapping) or run.state != DagRunState.SUCCESS:
-        return False
-    selected = set(block.get("selected_steps") or ())
-    failed = sorted(
-        ti.task_id
-        for ti in run.get_task_instances(session=session)
-        if ti.task_id in selected
-        and ti.state in (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)
-    )
-    if not failed:
-        return False
-    run.set_state(DagRunState.FAILED)
-    run.note = f"{run.note or ''} Failed: selected step(s) {', '.join(failed)} did not succeed.".strip()
-    session.flush()
-    return True

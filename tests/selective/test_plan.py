@@ -29,6 +29,14 @@ UPSTREAM = {
     "RegisterModel": {"CheckMse", "Train", "Evaluate"},
     "FailOnMse": {"CheckMse", "Evaluate"},
 }
+# The upstream steps whose outputs each step reads (the condition's branch edges carry no data).
+DATA = {
+    "Train": {"Preprocess"},
+    "Evaluate": {"Train", "Preprocess"},
+    "CheckMse": {"Evaluate"},
+    "RegisterModel": {"Train", "Evaluate"},
+    "FailOnMse": set(),
+}
 KINDS = {"CheckMse": "condition", "RegisterModel": "register_model", "FailOnMse": "fail"}
 DEFAULTS = {"MaxDepth": 5, "MseThreshold": 6.0}
 # The parameter values each step read in the reference run (Train reads MaxDepth).
@@ -44,6 +52,7 @@ def steps(**changed_digests: str) -> dict[str, StepInfo]:
             upstream=frozenset(upstream),
             if_steps=("RegisterModel",) if name == "CheckMse" else (),
             else_steps=("FailOnMse",) if name == "CheckMse" else (),
+            data_upstream=frozenset(DATA.get(name, ())),
         )
         for name, upstream in UPSTREAM.items()
     }
@@ -61,21 +70,27 @@ def record(name: str, **metadata: Any) -> dict[str, Any]:
 
 
 def reference(
-    state: str = "success", outcome: bool = True, conf: dict[str, Any] | None = None, **step_states: str
+    state: str = "success",
+    outcome: bool = True,
+    conf: dict[str, Any] | None = None,
+    run_id: str = "run-1",
+    records: dict[str, dict[str, Any]] | None = None,
+    **step_states: str,
 ) -> ReferenceRun:
     states = {name: "success" for name in UPSTREAM}
     states["FailOnMse" if outcome else "RegisterModel"] = "skipped"
     states.update(step_states)
     return ReferenceRun(
         pipeline="abalone",
-        run_id="run-1",
+        run_id=run_id,
         state=state,
         conf={"MaxDepth": 5, "MseThreshold": 6.0} if conf is None else conf,
         steps={
             name: ReferenceStep(
                 name,
                 step_state,
-                record(name, **({"outcome": outcome} if name == "CheckMse" else {}))
+                (records or {}).get(name)
+                or record(name, **({"outcome": outcome} if name == "CheckMse" else {}))
                 if step_state == "success"
                 else None,
             )
@@ -87,11 +102,12 @@ def reference(
 def plan(
     selected: list[str], ref: ReferenceRun | None = None, *, include_between: bool = False, **kwargs: Any
 ):
+    ref = ref or reference()
     return plan_selective_run(
         "abalone",
         kwargs.pop("definition", None) or steps(),
-        SelectiveExecutionConfig(selected, "run-1", include_between),
-        ref or reference(),
+        SelectiveExecutionConfig(selected, ref.run_id, include_between),
+        ref,
         parameter_defaults=kwargs.pop("defaults", DEFAULTS),
         overrides=kwargs.pop("overrides", None),
     )
@@ -121,6 +137,8 @@ def test_rerun_train_reuses_preprocess_and_runs_nothing_downstream():
         "source_run_id": "run-1",
         "include_between": False,
         "reused_steps": ["Preprocess"],
+        "reused_skipped_steps": {},
+        "not_run": result.not_run,
     }
     assert result.conf()["MaxDepth"] == 8
     assert "Train" in result.note() and "run-1" in result.note()
@@ -184,8 +202,8 @@ def test_a_skipped_upstream_step_is_reused_as_skipped():
         "Report", "function", "sha256:Report", frozenset({"RegisterModel", "FailOnMse"})
     )
     with_rejoin = plan(["Report"], definition=rejoin_definition)
-    assert "FailOnMse" in with_rejoin.reused_skipped
-    assert "skipped" in with_rejoin.reused_note("FailOnMse")
+    assert with_rejoin.reused_skipped == {"FailOnMse": "run-1"}
+    assert "skipped there" in with_rejoin.reused_note("FailOnMse")
     assert with_rejoin.reused_note("Train") == "reused from run run-1"
 
 
@@ -260,3 +278,132 @@ def test_a_changed_default_counts_as_a_changed_value():
     took_defaults = reference(conf={})  # the reference run gave no values: it took the defaults of then
     with pytest.raises(SelectiveExecutionError, match="MaxDepth was 5, now 7"):
         plan(["Evaluate"], took_defaults, defaults={"MaxDepth": 7, "MseThreshold": 6.0})
+
+
+# -- only outcomes that were computed are reused ------------------------------------------------
+
+
+def selective_reference(selected: list[str], source: str = "run-1", **kwargs: Any) -> ReferenceRun:
+    """A finished selective run ``run-2`` of ``selected`` that took everything upstream from ``source``,
+    as the run creation records it (reused and not-run steps in its conf block)."""
+    first = plan(selected, reference(run_id=source))
+    records = {name: dict(item) for name, item in first.reused.items()}
+    states = {name: "skipped" for name in first.not_run}
+    states.update({name: "skipped" for name in first.reused_skipped})
+    return reference(run_id="run-2", conf=first.conf(), records=records, **states, **kwargs)
+
+
+def test_a_step_the_reference_run_did_not_select_is_not_reused_as_skipped():
+    only_train = selective_reference(["Train"])
+    # Seen: CheckMse was "reused (skipped there)" and RegisterModel registered an unchecked model.
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["RegisterModel"], only_train)
+    message = str(refused.value)
+    assert "Evaluate (it did not run in that run" in message
+    assert "CheckMse (it did not run in that run" in message
+    assert "run-2 was a selective run that did not select it" in message
+
+    with pytest.raises(SelectiveExecutionError, match=r"Evaluate \(it did not run in that run"):
+        plan(["CheckMse"], only_train)
+
+
+def test_a_step_the_reference_run_reused_is_followed_to_the_run_where_it_ran():
+    only_evaluate = selective_reference(["Evaluate"])
+    result = plan(["CheckMse"], only_evaluate)
+    assert set(result.reused) == {"Preprocess", "Train", "Evaluate"}
+    assert result.reused["Train"]["source_run_id"] == "run-2"
+    assert result.reused["Train"]["origin_run_id"] == "run-1"
+    assert result.reused["Evaluate"]["origin_run_id"] == "run-2"
+    assert result.reused_note("Train") == "reused from run run-2 (computed in run run-1)"
+    assert result.reused_note("Evaluate") == "reused from run run-2"
+
+
+def test_a_skip_reused_from_an_earlier_run_keeps_where_it_happened():
+    rejoin_definition = steps()
+    rejoin_definition["Report"] = StepInfo(
+        "Report", "function", "sha256:Report", frozenset({"RegisterModel", "FailOnMse"})
+    )
+    first = plan(["Report"], reference(run_id="run-1"), definition=rejoin_definition)
+    assert first.reused_skipped == {"FailOnMse": "run-1"}
+    second_run = reference(
+        run_id="run-2",
+        conf=first.conf(),
+        records={name: dict(item) for name, item in first.reused.items()},
+        FailOnMse="skipped",
+    )
+    second = plan(["Report"], second_run, definition=rejoin_definition)
+    assert second.reused_skipped == {"FailOnMse": "run-1"}
+    assert second.reused_note("FailOnMse") == (
+        "reused from run run-2 (skipped in run run-1: its branch was not taken)"
+    )
+
+
+def test_a_selective_run_recorded_before_skips_were_traced_is_not_trusted_for_skips():
+    definition = steps()
+    definition["Report"] = StepInfo(
+        "Report", "function", "sha256:Report", frozenset({"RegisterModel", "FailOnMse"})
+    )
+    reused = ["CheckMse", "Evaluate", "Preprocess", "RegisterModel", "Train"]
+    old_style = reference(
+        run_id="run-2",
+        conf={CONF_KEY: {"selected_steps": ["Report"], "source_run_id": "run-1", "reused_steps": reused}},
+        FailOnMse="skipped",
+    )
+    old_style.steps["Report"] = ReferenceStep("Report", "success", record("Report"))
+    # Its FailOnMse was "reused (skipped there)", but from where is not recorded: not trusted.
+    with pytest.raises(SelectiveExecutionError, match=r"FailOnMse \(it did not run in that run"):
+        plan(["Report"], old_style, definition=definition)
+    assert plan(["Evaluate"], old_style, definition=definition).selected == ["Evaluate"]
+
+
+def test_a_selected_step_that_would_only_be_skipped_is_refused():
+    # Reads the output of a step a branch skipped in the reference run: it could never run.
+    definition = steps()
+    definition["Publish"] = StepInfo(
+        "Publish",
+        "function",
+        "sha256:Publish",
+        frozenset({"RegisterModel"}),
+        data_upstream=frozenset({"RegisterModel"}),
+    )
+    with pytest.raises(SelectiveExecutionError) as refused:
+        plan(["Publish"], reference(outcome=False), definition=definition)
+    message = str(refused.value)
+    assert "selected step(s) would be skipped, not run: Publish (it reads outputs of RegisterModel" in message
+    assert "select the condition step that skipped them too" in message
+    # With the condition selected, its outcome is computed again: nothing is certain to be skipped.
+    assert plan(["CheckMse", "RegisterModel", "Publish"], reference(outcome=False), definition=definition)
+
+
+def test_a_rejoin_step_after_a_skipped_branch_runs():
+    definition = steps()
+    definition["Report"] = StepInfo(
+        "Report",
+        "function",
+        "sha256:Report",
+        frozenset({"RegisterModel", "FailOnMse"}),
+        data_upstream=frozenset({"RegisterModel"}),
+    )
+    result = plan(["Report"], reference(outcome=True), definition=definition)
+    assert result.selected == ["Report"]
+    assert result.reused_skipped == {"FailOnMse": "run-1"}
+
+
+def test_a_step_in_a_branch_of_a_condition_that_never_ran_is_refused():
+    # CheckMse itself sits in a branch that was not taken: it was skipped, never evaluated.
+    definition = steps()
+    gate = StepInfo("Gate", "condition", "sha256:Gate", frozenset({"Evaluate"}), ("CheckMse",), ())
+    definition["Gate"] = gate
+    definition["CheckMse"] = StepInfo(
+        "CheckMse",
+        "condition",
+        "sha256:CheckMse",
+        frozenset({"Evaluate", "Gate"}),
+        ("RegisterModel",),
+        ("FailOnMse",),
+        data_upstream=frozenset({"Evaluate"}),
+    )
+    ref = reference(CheckMse="skipped", RegisterModel="skipped", FailOnMse="skipped")
+    ref.steps["Gate"] = ReferenceStep("Gate", "success", record("Gate", outcome=False))
+    with pytest.raises(SelectiveExecutionError, match="never evaluated in run 'run-1'"):
+        plan(["FailOnMse"], ref, definition=definition)
