@@ -230,13 +230,14 @@ def signal_handlers_from_any_thread() -> Iterator[None]:
 
 
 def collect_result(dag_id: str, run_id: str) -> RunResult:
-    """The state, conf and task instances (with their return values and notes) of a run."""
+    """The state, conf and steps (task instances with their return values and notes) of a run."""
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     from airflow_provider_mlpipe.dagruns import pipeline_order, read_step_records, state_text
+    from airflow_provider_mlpipe.selective.manifest import is_step_task_id
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
@@ -259,6 +260,7 @@ def collect_result(dag_id: str, run_id: str) -> RunResult:
                 priority_weight=ti.priority_weight or 0,
             )
             for ti in instances
+            if is_step_task_id(ti.task_id)
         ]
         return RunResult(
             dag_id=dag_id,

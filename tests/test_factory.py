@@ -114,9 +114,7 @@ def test_yaml_and_python_examples_have_the_same_shape():
     assert from_yaml.get_edge_info("Preprocess", "Train") == {"label": "train, validation"}
     assert from_yaml.get_edge_info("Evaluate", "CheckMse") == {"label": "evaluation"}
     for dag in (from_yaml, from_python):
-        labels = {
-            (up, down): dag.get_edge_info(up, down).get("label") for up, down in edges(dag)
-        }
+        labels = {(up, down): dag.get_edge_info(up, down).get("label") for up, down in edges(dag)}
         assert labels == {
             (up, down): from_yaml.get_edge_info(up, down).get("label") for up, down in edges(from_yaml)
         }

@@ -25,6 +25,7 @@ from airflow_provider_mlpipe.exceptions import (
     ExecutionNotFoundError,
     SelectiveExecutionError,
 )
+from airflow_provider_mlpipe.selective.manifest import is_step_task_id
 from airflow_provider_mlpipe.settings import default_api_url
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ class AirflowSession:
         instances = self._call(
             what, TaskInstanceApi(self.client).get_task_instances, pipeline_name, execution_id, limit=1000
         ).task_instances
-        ordered = sorted(instances, key=pipeline_order)
+        ordered = sorted((ti for ti in instances if is_step_task_id(ti.task_id)), key=pipeline_order)
         return [
             describe_step(
                 ti.task_id,

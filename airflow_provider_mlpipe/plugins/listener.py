@@ -14,6 +14,8 @@ A failed selected step fails the run without help from here: every pipeline ends
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.listeners import hookimpl
@@ -48,7 +50,7 @@ def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:
     from airflow_provider_mlpipe.selective.runs import apply_conf_block
 
     try:
-        with session.begin_nested():  # a savepoint: on any error, nothing of the plan stays
+        with savepoint(session):  # on any error, nothing of the plan stays
             plan = apply_conf_block(dag_run, dag, session=session)
     except Exception as error:
         reason = str(error) if isinstance(error, MlpipeError) else f"{type(error).__name__}: {error}"
@@ -60,6 +62,32 @@ def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:
         return False
     log.info("mlpipe: selective run %s: %s", dag_run.run_id, plan.note())
     return True
+
+
+@contextmanager
+def savepoint(session: Any) -> Iterator[None]:
+    """Run the block in a database savepoint of ``session``'s transaction; on an error, undo it.
+
+    The scheduler forbids commits in its session while it holds its locks (Airflow's commit guard
+    raises on any ORM commit, the release of an ORM savepoint included). So the savepoint is taken
+    on the session's connection, below the ORM, where the guard does not look. The session is
+    flushed first, so that what the scheduler changed before is in the database outside the
+    savepoint; after a rollback every object is expired (it reloads what the database holds) and the
+    objects added but not yet written are dropped.
+    """
+    session.flush()
+    nested = session.connection().begin_nested()
+    try:
+        yield
+        session.flush()
+    except BaseException:
+        nested.rollback()
+        for obj in list(session.new):
+            if obj in session:
+                session.expunge(obj)
+        session.expire_all()
+        raise
+    nested.commit()
 
 
 def refuse(dag_run: Any, reason: str, *, session: Any) -> None:

@@ -103,7 +103,7 @@ def _manifest(dag: Any, task: Any) -> Mapping[str, str]:
     if isinstance(manifest, str) and manifest.startswith("Truncated."):
         raise SelectiveExecutionError(
             f"DAG {dag.dag_id!r}: the step manifest of task {task.task_id!r} was truncated by Airflow "
-            "([core] max_templated_field_length is below 200 characters); raise that setting"
+            "([core] max_templated_field_length is set too low: a manifest needs about 120 characters); raise it"
         )
     if not isinstance(manifest, Mapping) or "digest" not in manifest or "kind" not in manifest:
         raise SelectiveExecutionError(

@@ -123,11 +123,17 @@ def select(
     return SelectiveExecutionConfig(steps, source_run_id, include_between=include_between)
 
 
-def assert_reused(step: StepExecution, source: PipelineExecution) -> None:
-    """Recorded as done with the source run's outputs, without a task process."""
+def assert_reused(
+    step: StepExecution, source: PipelineExecution, origin: PipelineExecution | None = None
+) -> None:
+    """Recorded as done with the source run's outputs, without a task process.
+
+    :param origin: the run where the step ran, when the source run itself reused it.
+    """
     assert step.status == "success", step
     assert step.attempts == 0, f"reused step {step.step_name} started a task process"
-    assert step.note == f"reused from run {source.execution_id}"
+    computed = f" (computed in run {origin.execution_id})" if origin is not None else ""
+    assert step.note == f"reused from run {source.execution_id}{computed}"
     assert step.source_run_id == source.execution_id
     assert step.outputs == by_name(source)[step.step_name].outputs
 
@@ -220,6 +226,8 @@ def test_a_selective_run_of_a_middle_step_reuses_upstream_and_skips_downstream(
         "source_run_id": reference.execution_id,
         "include_between": False,
         "reused_steps": ["Load"],
+        "reused_skipped_steps": {},
+        "not_run": {name: DOWNSTREAM_NOTE for name in ("Big", "Check", "Small", "Total")},
     }
     assert description.note == (
         f"Selective execution of Transform; other steps from run {reference.execution_id}"
@@ -272,7 +280,7 @@ def test_a_selective_run_can_be_the_reference_of_the_next(
     assert second.describe().selective_execution["source_run_id"] == first.execution_id
     assert second.list_parameters()["Scale"] == 10
     steps = by_name(second)
-    assert_reused(steps["Load"], first)
+    assert_reused(steps["Load"], first, origin=reference)
     assert_reused(steps["Transform"], first)
     assert steps["Total"].attempts == 1 and output_value(steps["Total"]) == 30  # (0 + 1 + 2) * 10
     assert steps["Load"].outputs == by_name(reference)["Load"].outputs
@@ -521,3 +529,118 @@ def test_runs_started_from_threads_succeed_each_with_its_own_output(
         assert_reused(steps["Load"], reference)
     digests = {by_name(e)["Transform"].outputs["result"]["digest"] for e in started.values()}
     assert len(digests) == len(scales)
+
+
+# -- only computed outcomes are reused (issue 6) -----------------------------------------------------
+def test_steps_a_selective_reference_did_not_run_are_refused_not_reused_as_skipped(
+    pipeline: Pipeline, session: LocalSession, reference: PipelineExecution
+):
+    # Seen: R, then S of Transform only, then Big from S: Check was "reused (skipped there)" and the
+    # run registered an unchecked result as a success. And Check alone from S "succeeded", skipped.
+    only_transform = pipeline.start({"Scale": 3}, select(["Transform"]), session=session)
+    before = execution_ids(pipeline, session)
+
+    for selected, missing in ((["Big"], ["Check", "Total"]), (["Check"], ["Total"])):
+        with pytest.raises(SelectiveExecutionError) as refused:
+            pipeline.start(None, select(selected, only_transform.execution_id), session=session)
+        message = str(refused.value)
+        for name in missing:
+            assert (
+                f"{name} (it did not run in that run: run {only_transform.execution_id} was a selective run"
+                in (message)
+            )
+    assert execution_ids(pipeline, session) == before
+
+    # Selecting what S did not run works, and its upstream is followed back to where it ran.
+    total = pipeline.start(
+        None, select(["Total", "Check", "Big"], only_transform.execution_id), session=session
+    )
+    steps = by_name(total)
+    assert total.describe().status == "success"
+    assert steps["Load"].note == (
+        f"reused from run {only_transform.execution_id} (computed in run {reference.execution_id})"
+    )
+    assert steps["Load"].outputs == by_name(reference)["Load"].outputs
+    assert output_value(steps["Total"]) == 9  # (0 + 1 + 2) x 3, S's Transform
+
+
+def test_a_selected_step_certain_to_be_skipped_is_refused(session: LocalSession, pipeline_name: str):
+    # Announce reads the output of Small, which the reference run's condition skipped.
+    base = build(pipeline_name)
+    small = base.steps["Small"]
+    announce = FunctionStep(
+        "Announce", function=fns.label, arguments={"value": small.output("result"), "size": "!"}
+    )
+    pipeline = Pipeline(pipeline_name, list(base.parameters.values()), [*base.steps.values(), announce])
+    reference = pipeline.start(session=session)
+    assert by_name(reference)["Small"].status == "skipped"
+
+    with pytest.raises(SelectiveExecutionError) as refused:
+        pipeline.start(None, select(["Announce"]), session=session)
+    assert "selected step(s) would be skipped, not run: Announce (it reads outputs of Small" in str(
+        refused.value
+    )
+    # With the condition selected, a new threshold can send the run down the other branch.
+    rerun = pipeline.start({"Threshold": 100}, select(["Check", "Small", "Announce"]), session=session)
+    assert rerun.describe().status == "success"
+    assert output_value(by_name(rerun)["Announce"]) == "!: small: 6"
+
+
+def test_a_failed_selected_step_fails_the_run_through_airflows_own_state_decision(
+    pipeline: Pipeline, session: LocalSession, reference: PipelineExecution
+):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select as sql_select
+
+    from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
+
+    execution = pipeline.start({"Scale": -1}, select(["Transform"]), session=session)
+    assert execution.describe().status == "failed"
+    with create_session() as db:
+        outcome = db.scalar(
+            sql_select(TaskInstance.state).where(
+                TaskInstance.dag_id == pipeline.name,
+                TaskInstance.run_id == execution.execution_id,
+                TaskInstance.task_id == OUTCOME_TASK_ID,
+            )
+        )
+    assert str(outcome) == "upstream_failed"
+    assert OUTCOME_TASK_ID not in by_name(execution)
+
+
+def test_clearing_a_selective_run_reruns_its_selected_steps_and_reapplies_the_rest(
+    pipeline: Pipeline, session: LocalSession, reference: PipelineExecution
+):
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.session import create_session
+    from sqlalchemy import select as sql_select
+
+    from airflow_provider_mlpipe.local_runner import drive_run
+
+    execution = pipeline.start({"Scale": 3}, select(["Transform"]), session=session)
+    first = by_name(execution)
+
+    # What "Clear" on the whole run does in the Airflow UI: every task back to no state.
+    with create_session() as db:
+        run = db.scalar(
+            sql_select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == execution.execution_id)
+        )
+        clear_task_instances(run.get_task_instances(session=db), db, run_on_latest_version=False)
+        run.state = "running"
+    drive_run(pipeline.to_dag(), execution.execution_id)
+
+    assert execution.describe().status == "success"
+    cleared = by_name(execution)
+    # The reused step took the reference's outputs again, and says so; it did not recompute.
+    assert cleared["Load"].status == "success" and cleared["Load"].attempts == 1
+    assert cleared["Load"].note == f"reused from run {reference.execution_id}"
+    assert cleared["Load"].outputs == by_name(reference)["Load"].outputs
+    assert cleared["Load"].source_run_id == reference.execution_id
+    # The selected step ran again, with the same result; the rest stays not run.
+    assert cleared["Transform"].attempts == 2
+    assert cleared["Transform"].outputs == first["Transform"].outputs
+    for name in ("Total", "Check", "Big", "Small"):
+        assert cleared[name].status == "skipped" and cleared[name].outputs == {}, cleared[name]
+        assert cleared[name].note == DOWNSTREAM_NOTE

@@ -146,6 +146,47 @@ def use_write_ahead_log(database: Path) -> None:
         raise RuntimeError(f"could not switch {database} to WAL journaling (got {mode})")
 
 
+# A plugin for the test servers only: it records what Airflow tells listeners about each run's end,
+# so tests can check what callbacks and other listeners saw, not only the final state.
+RECORDING_PLUGIN = """\
+import json
+import os
+
+from airflow.listeners import hookimpl
+from airflow.plugins_manager import AirflowPlugin
+
+EVENTS = os.path.join(os.environ["AIRFLOW_HOME"], "dag-run-events.jsonl")
+
+
+class _Recorder:
+    def _write(self, event, dag_run):
+        with open(EVENTS, "a") as out:
+            out.write(json.dumps({"event": event, "dag_id": dag_run.dag_id, "run_id": dag_run.run_id}) + "\\n")
+
+    @hookimpl
+    def on_dag_run_success(self, dag_run, msg):
+        self._write("success", dag_run)
+
+    @hookimpl
+    def on_dag_run_failed(self, dag_run, msg):
+        self._write("failed", dag_run)
+
+
+class RecordingPlugin(AirflowPlugin):
+    name = "test_recorder"
+    listeners = [_Recorder()]
+"""
+
+
+def dag_run_events(home: Path, run_id: str) -> list[str]:
+    """The run-end events Airflow sent listeners for ``run_id`` (see ``RECORDING_PLUGIN``)."""
+    path = home / "dag-run-events.jsonl"
+    if not path.exists():
+        return []
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [event["event"] for event in events if event["run_id"] == run_id]
+
+
 def _wait_healthy(servers: AirflowServers, deadline: float) -> None:
     while time.monotonic() < deadline:
         servers.check_alive()
@@ -187,7 +228,12 @@ def airflow_servers(
     :param start_timeout: seconds to wait for a healthy api-server and scheduler.
     """
     port = free_port()
-    env = server_env(home, dags_folder, port, extra_env)
+    plugins = home / "plugins"
+    plugins.mkdir(exist_ok=True)
+    (plugins / "test_recorder.py").write_text(RECORDING_PLUGIN)
+    env = server_env(
+        home, dags_folder, port, {"AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), **(extra_env or {})}
+    )
     servers = AirflowServers(home=home, dags_folder=dags_folder, url=f"http://127.0.0.1:{port}", env=env)
     migrated = servers.airflow("db", "migrate", timeout=300)
     if migrated.returncode != 0:

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, dag_run_events
 
 pytestmark = pytest.mark.integration
 
@@ -251,12 +252,13 @@ def test_run_the_rarely_taken_fail_branch(pipeline: Any, session: Any, rest: Res
 
 
 def test_a_selective_run_whose_selected_step_fails_is_a_failed_run(
-    pipeline: Any, session: Any, reference: str
+    pipeline: Any, session: Any, rest: Rest, reference: str, servers: AirflowServers
 ) -> None:
     from airflow_provider_mlpipe import SelectiveExecutionConfig
 
-    # The steps after Train are recorded as skipped at creation: Airflow alone would call this run a
-    # success, as it judges a run by its last tasks; the plugin's listener fails it.
+    # The steps after Train are recorded as skipped at creation: judged by its last steps alone the
+    # run would be a success. The pipeline's outcome task makes the scheduler itself decide "failed",
+    # so listeners and callbacks never hear "success".
     execution = pipeline.start(
         selective_execution_config=SelectiveExecutionConfig(["Train"], reference),
         parameters={"Eta": -1.0},
@@ -264,8 +266,112 @@ def test_a_selective_run_whose_selected_step_fails_is_a_failed_run(
     )
     description = execution.wait(poll=0.5, timeout=RUN_TIMEOUT)
     assert description.status == "failed"
-    assert "selected step(s) Train did not succeed" in description.note
     assert {step.step_name: step.status for step in execution.list_steps()}["Train"] == "failed"
+    assert rest.task_instances(execution.execution_id)[OUTCOME_TASK_ID]["state"] == "upstream_failed"
+    deadline = time.monotonic() + 30
+    while not dag_run_events(servers.home, execution.execution_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert dag_run_events(servers.home, execution.execution_id) == ["failed"]
+    # A full run that succeeds is heard as a success, once.
+    assert dag_run_events(servers.home, reference) == ["success"]
+
+
+def test_steps_the_reference_did_not_run_are_never_reused(
+    pipeline: Any, session: Any, rest: Rest, reference: str, servers: AirflowServers
+) -> None:
+    from airflow_provider_mlpipe import SelectiveExecutionConfig
+
+    # Seen: run R, a selective run S of Train only, then RegisterModel from S: CheckMse was "reused
+    # (skipped there)" and a model was registered without its MSE being checked.
+    only_train = pipeline.start(
+        selective_execution_config=SelectiveExecutionConfig(["Train"], reference),
+        parameters={"MaxDepth": 3},
+        session=session,
+    )
+    assert only_train.wait(poll=0.5, timeout=RUN_TIMEOUT).status == "success"
+    runs_before = rest.runs()
+    for selected, missing in ((["RegisterModel"], "CheckMse"), (["CheckMse"], "Evaluate")):
+        status, body = rest.call(
+            "POST",
+            f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns",
+            {"selected_steps": selected, "source_run_id": only_train.execution_id},
+        )
+        assert status == 400, body
+        assert (
+            f"{missing} (it did not run in that run: run {only_train.execution_id} was a selective run"
+            in (body["detail"])
+        )
+    assert rest.runs() == runs_before
+
+    # The same selection in a plain trigger's conf: the run fails with the reason, nothing runs.
+    conf = {
+        "selective_execution": {"selected_steps": ["RegisterModel"], "source_run_id": only_train.execution_id}
+    }
+    status, run = rest.call("POST", f"/api/v2/dags/{PIPELINE}/dagRuns", {"logical_date": None, "conf": conf})
+    assert status == 200, run
+    finished = rest.wait(run["dag_run_id"])
+    assert finished["state"] == "failed"
+    assert "CheckMse (it did not run in that run" in finished["note"]
+    assert all(ti["try_number"] == 0 for ti in rest.task_instances(run["dag_run_id"]).values())
+
+    # Selecting what S did not run works: Preprocess is followed back to the run where it ran.
+    status, body = rest.call(
+        "POST",
+        f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns",
+        {
+            "selected_steps": ["Evaluate", "CheckMse", "RegisterModel"],
+            "source_run_id": only_train.execution_id,
+        },
+    )
+    assert status == 200, body
+    assert rest.wait(body["run_id"])["state"] == "success"
+    instances = rest.task_instances(body["run_id"])
+    assert instances["Preprocess"]["note"] == (
+        f"reused from run {only_train.execution_id} (computed in run {reference})"
+    )
+    assert rest.record(body["run_id"], "Preprocess")["origin_run_id"] == reference
+    assert instances["RegisterModel"]["state"] in ("success", "skipped")
+
+
+def test_clearing_a_selective_run_reruns_the_selected_steps_only(
+    rest: Rest, reference: str, servers: AirflowServers
+) -> None:
+    status, body = rest.call(
+        "POST",
+        f"/mlpipe/api/v1/pipelines/{PIPELINE}/selectiveRuns",
+        {"selected_steps": ["Train"], "source_run_id": reference, "parameters": {"MaxDepth": 4}},
+    )
+    assert status == 200, body
+    run_id = body["run_id"]
+    assert rest.wait(run_id)["state"] == "success"
+    first_train = rest.record(run_id, "Train")
+
+    # "Clear" on the whole run in the Airflow UI.
+    status, cleared = rest.call(
+        "POST",
+        f"/api/v2/dags/{PIPELINE}/clearTaskInstances",
+        {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
+    )
+    assert status == 200, cleared
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while rest.task_instances(run_id)["Train"]["try_number"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert rest.wait(run_id)["state"] == "success", rest.task_instances(run_id)
+
+    instances = rest.task_instances(run_id)
+    # The reused step started (it was cleared) but took the reference's outputs again: no recompute.
+    preprocess = instances["Preprocess"]
+    assert preprocess["state"] == "success" and preprocess["try_number"] == 1
+    assert preprocess["note"] == f"reused from run {reference}"
+    record = rest.record(run_id, "Preprocess")
+    assert record["source_run_id"] == reference
+    assert record["outputs"] == rest.record(reference, "Preprocess")["outputs"]
+    # The selected step ran again; the steps downstream of it still do not run.
+    assert instances["Train"]["try_number"] == 2
+    assert rest.record(run_id, "Train")["outputs"] == first_train["outputs"]
+    for name in ("Evaluate", "CheckMse", "RegisterModel", "FailOnMse"):
+        assert instances[name]["state"] == "skipped", (name, instances[name])
+        assert instances[name]["note"] == "not selected: downstream of the selected steps"
 
 
 def test_a_plain_trigger_with_a_refused_selection_fails_the_run_with_the_reason(

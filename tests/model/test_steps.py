@@ -218,7 +218,7 @@ def test_training_step_with_a_function_has_no_code_file() -> None:
     step = TrainingStep("train", function=train_model)
 
     assert step.code_files() == []
-    assert step.definition()["function"] == f"{__name__}:train_model"
+    assert step.definition()["function"] == "train_model"  # content only: no module name
 
 
 @pytest.mark.parametrize(
@@ -457,7 +457,7 @@ def test_definition_of_a_function_step() -> None:
             "backoff_rate": 2.0,
             "max_interval_seconds": None,
         },
-        "function": f"{__name__}:train_model",
+        "function": "train_model",
         "arguments": {"depth": {"param": "MaxDepth"}, "rate": 0.1},
         "outputs": ["result"],
         "allow_pickle": False,
@@ -593,6 +593,54 @@ def test_digest_changes_with_the_callable_source(tmp_path: Path, step_class: typ
 
     assert digest(v1) == digest(v1_copy)
     assert digest(v1) != digest(v2)
+
+
+PIPELINE_FILE = """\
+from airflow_provider_mlpipe.model import FunctionStep, Pipeline
+
+
+def double(value):
+    return value * 2
+
+
+pipeline = Pipeline("same", steps=[FunctionStep("Double", function=double, arguments={"value": 2})])
+"""
+
+
+@pytest.mark.parametrize("step_class", [FunctionStep, TrainingStep])
+def test_digest_depends_on_the_callable_content_not_on_how_its_file_was_imported(
+    tmp_path: Path, step_class: type[Step]
+) -> None:
+    # Seen: a pipeline started from a Python file, then re-run from a copy of the dags folder (or
+    # by the CLI, which imports the file under another module name), was refused as "changed".
+    digests = set()
+    for folder, module_name in (
+        ("dags", "abalone_python"),
+        ("copy", "unusual_prefix_1234_abalone"),
+        ("x", "m"),
+    ):
+        path = tmp_path / folder / "pipeline_file.py"
+        path.parent.mkdir()
+        path.write_text(PIPELINE_FILE)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        digests.add(step_class("fn", function=module.double).digest())  # type: ignore[call-arg]
+    assert len(digests) == 1
+
+
+def test_a_pipeline_file_loaded_from_two_folders_has_the_same_step_digests(tmp_path: Path) -> None:
+    from airflow_provider_mlpipe.discovery import load_pipelines_from_python
+
+    digests = []
+    for folder in ("dags", "dags_copy"):
+        path = tmp_path / folder / "pipeline_file.py"
+        path.parent.mkdir()
+        path.write_text(PIPELINE_FILE)
+        (pipeline,) = load_pipelines_from_python(path)
+        digests.append(pipeline.step_digests())
+    assert digests[0] == digests[1]
 
 
 def test_digest_changes_with_the_content_of_a_function_file(tmp_path: Path) -> None:

@@ -1,0 +1,142 @@
+"""The scheduler listener applies a plain trigger's selective block all or nothing.
+
+The listener runs in the scheduler's own transaction; here it is called the same way, on a real run in
+the test's SQLite DB (the run created as ``airflow dags trigger --conf`` creates it, with every task
+still to do), so what it leaves behind is what the scheduler would commit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from airflow_provider_mlpipe.client.local import LocalSession
+from airflow_provider_mlpipe.model import FunctionStep, ParameterInteger, Pipeline
+from airflow_provider_mlpipe.plugins.listener import apply_or_fail
+from airflow_provider_mlpipe.selective.plan import CONF_KEY
+from tests.client import pipeline_functions as fns
+
+pytestmark = pytest.mark.usefixtures("airflow_home")
+
+
+def small_pipeline(name: str) -> Pipeline:
+    rows = ParameterInteger("Rows", default_value=3)
+    scale = ParameterInteger("Scale", default_value=2)
+    load = FunctionStep("Load", function=fns.load, arguments={"rows": rows})
+    transform = FunctionStep(
+        "Transform", function=fns.transform, arguments={"values": load.output("result"), "scale": scale}
+    )
+    total = FunctionStep("Total", function=fns.total, arguments={"values": transform.output("result")})
+    return Pipeline(name, [rows, scale], [load, transform, total])
+
+
+@pytest.fixture
+def pipeline(request: pytest.FixtureRequest) -> Pipeline:
+    return small_pipeline("listener_" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:100])
+
+
+def triggered_run(pipeline: Pipeline, conf: dict[str, Any]) -> str:
+    """A run with a plain conf block, as a plain trigger creates it (nothing recorded yet)."""
+    from airflow_provider_mlpipe.local_runner import create_run
+
+    return create_run(pipeline.to_dag(), conf=conf)
+
+
+def listen(pipeline: Pipeline, run_id: str) -> bool:
+    """Call the listener as the scheduler does when it starts the run; commit what it left."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow.utils.sqlalchemy import prohibit_commit
+
+    with create_session() as session, prohibit_commit(session) as guard:
+        # As in the scheduler: the run is being started, and no commit but the scheduler's own.
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == run_id))
+        run.dag = DBDagBag().get_dag_for_run(run, session=session)
+        run.state = "running"
+        applied = apply_or_fail(run, run.dag, session)
+        guard.commit()
+    return applied
+
+
+def run_state(pipeline: Pipeline, run_id: str) -> dict[str, Any]:
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == run_id))
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == pipeline.name, TaskInstance.run_id == run_id)
+        )
+        xcoms = session.scalars(
+            select(XComModel.task_id).where(XComModel.dag_id == pipeline.name, XComModel.run_id == run_id)
+        )
+        return {
+            "state": str(run.state),
+            "note": run.note,
+            "conf": dict(run.conf),
+            "tasks": {ti.task_id: (ti.state and str(ti.state), ti.note) for ti in tis},
+            "xcoms": sorted(xcoms),
+        }
+
+
+def test_a_valid_block_records_the_reused_steps(pipeline: Pipeline):
+    reference = pipeline.start(session=LocalSession())
+    block = {"selected_steps": ["Transform"], "source_run_id": reference.execution_id}
+    run_id = triggered_run(pipeline, {CONF_KEY: block, "Scale": 5})
+
+    assert listen(pipeline, run_id) is True
+
+    after = run_state(pipeline, run_id)
+    assert after["tasks"]["Load"] == ("success", f"reused from run {reference.execution_id}")
+    assert after["tasks"]["Total"][0] == "skipped"
+    assert after["tasks"]["Transform"] == (None, None)
+    assert after["xcoms"] == ["Load"]
+    assert after["conf"][CONF_KEY]["reused_steps"] == ["Load"]
+    assert after["conf"]["Scale"] == 5
+
+
+def test_a_refused_block_fails_the_run_with_the_reason_and_records_nothing(pipeline: Pipeline):
+    pipeline.start(session=LocalSession())
+    run_id = triggered_run(pipeline, {CONF_KEY: {"selected_steps": ["Trnasform"]}})
+
+    assert listen(pipeline, run_id) is False
+
+    after = run_state(pipeline, run_id)
+    assert after["state"] == "failed"
+    assert after["note"].startswith("Selective execution refused: ")
+    assert "has no step(s) Trnasform" in after["note"]
+    assert all(state is None for state, _ in after["tasks"].values())
+    assert after["xcoms"] == []
+
+
+def test_any_error_half_way_leaves_nothing_applied(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch):
+    import airflow_provider_mlpipe.selective.runs as runs
+
+    reference = pipeline.start(session=LocalSession())
+    block = {"selected_steps": ["Transform"], "source_run_id": reference.execution_id}
+    run_id = triggered_run(pipeline, {CONF_KEY: block})
+    before = run_state(pipeline, run_id)
+
+    # A fault after the reused step and its XCom were written, and not one of the provider's own
+    # errors: the savepoint must take back what was written.
+    def fault(*args: Any) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(runs, "_skip", fault)
+    assert listen(pipeline, run_id) is False
+
+    after = run_state(pipeline, run_id)
+    assert after["state"] == "failed"
+    assert after["note"] == "Selective execution refused: RuntimeError: the disk is full"
+    assert after["tasks"] == before["tasks"]
+    assert after["xcoms"] == []
+    assert after["conf"] == before["conf"]
+    assert "reused_steps" not in after["conf"][CONF_KEY]
