@@ -49,9 +49,8 @@ def listen(pipeline: Pipeline, run_id: str) -> bool:
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import select
-
     from airflow.utils.sqlalchemy import prohibit_commit
+    from sqlalchemy import select
 
     with create_session() as session, prohibit_commit(session) as guard:
         # As in the scheduler: the run is being started, and no commit but the scheduler's own.
