@@ -24,6 +24,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "s3://my-bucket/mlpipe",
                         "default": "",
                     },
+                    "aws_conn_id": {
+                        "description": "The Airflow connection (credentials, endpoint_url, region_name) for an "
+                        "S3 artifact store and s3:// inputs. Empty: aws_default if it exists, else boto3's "
+                        "default credential chain.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "aws_default",
+                        "default": "",
+                    },
                     "api_url": {
                         "description": "Base URL of the Airflow api-server that the mlpipe Python client and "
                         "`mlpipe start` talk to. Empty: http://<[api] host>:<[api] port>.",

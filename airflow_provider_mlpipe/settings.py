@@ -39,14 +39,21 @@ def default_api_url() -> str | None:
     return mlpipe_option("api_url") or None
 
 
+def aws_conn_id_for(pipeline: Pipeline | None = None) -> str | None:
+    """The pipeline's own ``aws_conn_id``; None: the S3 store decides (``[mlpipe] aws_conn_id``, else
+    ``aws_default``, see ``artifacts.aws``)."""
+    return getattr(pipeline, "aws_conn_id", None) or None
+
+
 @lru_cache(maxsize=16)
-def _store(url: str) -> ArtifactStore:
+def _store(url: str, aws_conn_id: str | None) -> ArtifactStore:
     from airflow_provider_mlpipe.artifacts.store import store_from_url
 
-    return store_from_url(url)
+    return store_from_url(url, aws_conn_id=aws_conn_id)
 
 
 def artifact_store_for(pipeline: Pipeline | None = None) -> ArtifactStore:
-    """The artifact store of ``pipeline`` (its own ``artifact_store`` if set, else the provider's)."""
+    """The artifact store of ``pipeline`` (its own ``artifact_store`` if set, else the provider's),
+    reached through its ``aws_conn_id`` if it is on S3."""
     url = (pipeline.artifact_store if pipeline is not None else None) or default_artifact_store_url()
-    return _store(str(url))
+    return _store(str(url), aws_conn_id_for(pipeline))

@@ -1,14 +1,31 @@
 """The model registry: numbered model versions per group, with an approval status, in the artifact store.
 
 Each version is one JSON document, ``registry/<group>/<version as 8 digits>.json``. The model itself
-is not copied: the version holds its artifact reference. Version numbers are allocated with
-create-only writes, so concurrent registrations in one group never get the same number.
+is not copied: the version holds its artifact reference. The guarantees hold on a local folder and
+on S3 alike, since both rest on the store's atomic conditional writes:
+
+- distinct versions: numbers are allocated with create-only writes (``If-None-Match: *`` on S3), so
+  concurrent registrations in one group never get the same number; a taken number means "try the
+  next one".
+- idempotent registration: a registration may carry an idempotency key (a step passes its pipeline,
+  run and step). Before taking a number it leaves a marker ``registry/<group>/keys/<hash>/<number>``,
+  and a later registration with the same key (a retried task, a write retried after a lost answer)
+  finds the marker and returns that version instead of adding one. A create-only write refused
+  because *this* registration's own earlier attempt succeeded is recognised by the record's
+  ``registration_id``.
+- no lost approval: a status change is a compare-and-swap (``If-Match`` on the ETag on S3, a lock on
+  the document file locally), retried from a fresh read when another change came first; each change
+  has an id, so a retried change is applied once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import re
+import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -26,6 +43,8 @@ _VERSION_FILE = re.compile(r"(\d{8})\.json")
 _MAX_VERSION = 99_999_999
 # Each failed attempt means another writer took that number; this bounds a pathological loop.
 _MAX_ALLOCATION_ATTEMPTS = 1000
+# Each failed compare-and-swap means another change came first; each round one change wins.
+_MAX_STATUS_ATTEMPTS = 100
 
 
 def check_group(group: object) -> str:
@@ -67,6 +86,11 @@ def _version_key(group: str, version: int) -> str:
     return f"{REGISTRY_PREFIX}{group}/{version:08d}.json"
 
 
+def _markers_prefix(group: str, idempotency_key: str) -> str:
+    """Where the markers of the registrations with this key are (a hash: keys may hold any text)."""
+    return f"{REGISTRY_PREFIX}{group}/keys/{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}/"
+
+
 @dataclass
 class ModelVersion:
     """One registered version of a model.
@@ -80,7 +104,10 @@ class ModelVersion:
     :param description: free text.
     :param created_at: ISO 8601 UTC time of registration.
     :param updated_at: ISO 8601 UTC time of the last status change.
-    :param status_history: ``{"status", "at", "description"}`` for each status, oldest first.
+    :param status_history: ``{"status", "at", "description"}`` for each status, oldest first
+        (changes also carry their ``change_id``).
+    :param idempotency_key: the key the version was registered with, if any.
+    :param registration_id: unique per registration call: recognises a retried write of its own.
     """
 
     group: str
@@ -93,6 +120,8 @@ class ModelVersion:
     created_at: str = ""
     updated_at: str = ""
     status_history: list[dict[str, Any]] = field(default_factory=list)
+    idempotency_key: str | None = None
+    registration_id: str | None = None
 
     @property
     def model_ref(self) -> ArtifactRef:
@@ -121,6 +150,8 @@ class ModelVersion:
                 created_at=data.get("created_at", ""),
                 updated_at=data.get("updated_at", ""),
                 status_history=list(data.get("status_history") or []),
+                idempotency_key=data.get("idempotency_key"),
+                registration_id=data.get("registration_id"),
             )
             check_group(version.group)
             _check_version(version.group, version.version)
@@ -149,6 +180,7 @@ class ModelRegistry:
         metrics: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         description: str | None = None,
+        idempotency_key: str | None = None,
     ) -> ModelVersion:
         """Record a new version of ``group`` (numbered one above the highest) and return it.
 
@@ -158,17 +190,22 @@ class ModelRegistry:
         :param metrics: the model's metrics (JSON values).
         :param metadata: more facts about the version (JSON values).
         :param description: free text.
+        :param idempotency_key: registrations with the same key make one version: a repeated call
+            returns the version the first one made (e.g. ``"<pipeline>/<run id>/<step>"``).
         """
         check_group(group)
         check_status(approval_status)
         if not isinstance(model, ArtifactRef):
             raise RegistryError(f"model group {group!r}: the model must be an ArtifactRef, got {model!r}")
+        if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
+            raise RegistryError(f"model group {group!r}: invalid idempotency key {idempotency_key!r}")
         now = _now()
-        candidate = self._highest_version(group) + 1
-        for _ in range(_MAX_ALLOCATION_ATTEMPTS):
-            version = ModelVersion(
+        registration_id = uuid.uuid4().hex
+
+        def version_numbered(number: int) -> ModelVersion:
+            return ModelVersion(
                 group=group,
-                version=_check_version(group, candidate),
+                version=_check_version(group, number),
                 approval_status=approval_status,
                 model=model.to_dict(),
                 metrics=dict(metrics) if metrics is not None else None,
@@ -177,16 +214,50 @@ class ModelRegistry:
                 created_at=now,
                 updated_at=now,
                 status_history=[{"status": approval_status, "at": now, "description": description}],
+                idempotency_key=idempotency_key,
+                registration_id=registration_id,
             )
-            # Create-only: if another registration took this number meanwhile, try the next one.
-            if self.store.write_document(
-                _version_key(group, candidate), self._encode(version), create_only=True
-            ):
-                return version
+
+        markers = _markers_prefix(group, idempotency_key) if idempotency_key is not None else None
+        if markers is not None:
+            # Numbers taken (or being taken) by an earlier registration with this key, oldest first.
+            # Trying to create each one either finds that registration's version or, if it never got
+            # written (its writer died), makes it now: both end with one version for the key.
+            for number in self._marked_numbers(markers):
+                found = self._create_or_find(version_numbered(number))
+                if found is not None:
+                    return found
+        candidate = self._highest_version(group) + 1
+        for _ in range(_MAX_ALLOCATION_ATTEMPTS):
+            if markers is not None:
+                # The marker first: a registration with the same key that starts now finds it.
+                self.store.write_document(f"{markers}{candidate:08d}", b"{}")
+            found = self._create_or_find(version_numbered(candidate))
+            if found is not None:
+                return found
             candidate += 1
         raise RegistryError(
             f"model group {group!r}: could not allocate a version number after {_MAX_ALLOCATION_ATTEMPTS} attempts"
         )
+
+    def _create_or_find(self, version: ModelVersion) -> ModelVersion | None:
+        """Create ``version`` if its number is free; if it is taken by the same registration (the
+        same registration id or idempotency key), return the stored one; else None."""
+        key = _version_key(version.group, version.version)
+        if self.store.write_document(key, self._encode(version), create_only=True):
+            return version
+        stored = self._read(version.group, version.version)
+        same_call = stored.registration_id == version.registration_id
+        same_key = version.idempotency_key is not None and stored.idempotency_key == version.idempotency_key
+        return stored if same_call or same_key else None
+
+    def _marked_numbers(self, markers: str) -> list[int]:
+        numbers = []
+        for key in self.store.list_documents(markers):
+            tail = key[len(markers) :]
+            if tail.isdigit() and len(tail) == 8:
+                numbers.append(int(tail))
+        return sorted(numbers)
 
     def list_groups(self) -> list[str]:
         """The names of the groups that have at least one version, sorted."""
@@ -250,23 +321,40 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Change the approval status of a version and return the updated version.
 
-        The change is appended to the version's ``status_history``. Two changes of the same version
-        at the same moment: the last write wins (status changes are rare, manual decisions).
+        The change is appended to the version's ``status_history``. It is a compare-and-swap on the
+        version's record, retried from a fresh read when another change came first: concurrent
+        changes are all recorded, in the order they were applied, and none is lost.
 
         :param group: the model group.
         :param version: the version number.
         :param status: the new status.
         :param description: why (recorded in the history).
-        :raises RegistryError: no such group or version, or an unknown status.
+        :raises RegistryError: no such group or version, an unknown status, or a record changed by
+            others so often that the change could not be applied.
         """
         check_status(status)
-        current = self.get(group, version)
-        now = _now()
-        current.approval_status = status
-        current.updated_at = now
-        current.status_history.append({"status": status, "at": now, "description": description})
-        self.store.write_document(_version_key(group, version), self._encode(current))
-        return current
+        self.get(group, version)  # a clear error for an unknown group or version
+        key = _version_key(group, version)
+        change_id = uuid.uuid4().hex
+        for attempt in range(_MAX_STATUS_ATTEMPTS):
+            data, tag = self.store.read_document_tagged(key)
+            current = self._decode(group, version, data)
+            if any(entry.get("change_id") == change_id for entry in current.status_history):
+                return current  # a retried write of this very change had in fact succeeded
+            now = _now()
+            current.approval_status = status
+            current.updated_at = now
+            current.status_history.append(
+                {"status": status, "at": now, "description": description, "change_id": change_id}
+            )
+            if self.store.write_document(key, self._encode(current), if_match=tag):
+                return current
+            # Another change came first: back off a little (jittered), then apply on top of it.
+            time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+        raise RegistryError(
+            f"model group {group!r} version {version}: the status change to {status} could not be applied "
+            f"after {_MAX_STATUS_ATTEMPTS} attempts (the record kept changing)"
+        )
 
     # -- internals ---------------------------------------------------------------------------------
     def _version_numbers(self, group: str) -> list[int]:
@@ -283,7 +371,10 @@ class ModelRegistry:
         return numbers[-1] if numbers else 0
 
     def _read(self, group: str, version: int) -> ModelVersion:
-        data = self.store.read_document(_version_key(group, version))
+        return self._decode(group, version, self.store.read_document(_version_key(group, version)))
+
+    @staticmethod
+    def _decode(group: str, version: int, data: bytes) -> ModelVersion:
         try:
             record = ModelVersion.from_dict(json.loads(data))
         except ValueError as error:

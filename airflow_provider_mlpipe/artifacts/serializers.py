@@ -12,11 +12,16 @@ pickle     anything else                                   pickle; loaded only o
 =========  ==============================================  ===========================
 
 numpy and pandas are imported only when a value needs them: building a DAG, or running a step that
-handles only JSON, must not pay for importing pandas.
+handles only JSON, must not pay for importing pandas. Large values are streamed into the store
+(hashed as they are written) and read back without extra copies: see :mod:`.arrays`.
+
+A reference may carry its producer (``metadata["producer"]``: pipeline, step, output, run); an
+artifact that fails its digest check is reported with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,12 +29,13 @@ import pickle
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from airflow_provider_mlpipe.artifacts.arrays import load_numpy, load_pandas, save_numpy, save_pandas
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef, check_digest
-from airflow_provider_mlpipe.artifacts.store import ArtifactStore
+from airflow_provider_mlpipe.artifacts.store import ArtifactStore, DigestMismatchError
 from airflow_provider_mlpipe.exceptions import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -83,20 +89,23 @@ def _jsonable(value: Any) -> Any:
 
 
 # -- save --------------------------------------------------------------------------------------------
-def save_value(store: ArtifactStore, value: Any) -> ArtifactRef:
+def save_value(store: ArtifactStore, value: Any, *, producer: Mapping[str, Any] | None = None) -> ArtifactRef:
     """Store ``value`` and return its reference (the type is chosen from the value, see the module doc).
 
     :param store: the artifact store.
     :param value: the value; a :class:`pathlib.Path` stores the file or folder it names.
+    :param producer: who wrote it (e.g. pipeline, step, output, run_id), kept in the reference's
+        metadata so that a failed read can name it; it does not change the stored bytes.
     :raises ArtifactError: a path that does not exist, a folder with a symlink leading out of it,
         or a value that cannot be pickled.
     """
+    metadata: dict[str, Any] = {"producer": dict(producer)} if producer else {}
     if isinstance(value, Path):
         if value.is_dir():
-            return _save_directory(store, value)
+            return _save_directory(store, value, metadata)
         if value.is_file():
             blob = store.put_file(value)
-            return ArtifactRef(blob.uri, blob.digest, "file", blob.size, {"name": value.name})
+            return ArtifactRef(blob.uri, blob.digest, "file", blob.size, {**metadata, "name": value.name})
         raise ArtifactError(f"cannot store {value}: no such file or folder")
     try:
         data = canonical_json(_jsonable(value))
@@ -104,63 +113,40 @@ def save_value(store: ArtifactStore, value: Any) -> ArtifactRef:
         pass
     else:
         blob = store.put_bytes(data)
-        return ArtifactRef(blob.uri, blob.digest, "json", blob.size, {})
+        return ArtifactRef(blob.uri, blob.digest, "json", blob.size, metadata)
     # Look the libraries up instead of importing them: a value can only be an ndarray or a
     # DataFrame if its library was imported already.
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(value, numpy.ndarray) and value.dtype != object:
-        return _save_numpy(store, value)
+        return save_numpy(store, value, metadata)
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(value, pandas.DataFrame):
         # Parquet column names are strings: other names would come back changed.
         if all(isinstance(name, str) for name in value.columns):
             try:
-                return _save_pandas(store, value)
+                return save_pandas(store, value, metadata)
             except (ValueError, TypeError) as error:
                 # pyarrow cannot write some frames (e.g. object columns of mixed types): keep the
                 # value rather than fail the step.
                 log.warning("DataFrame cannot be written as parquet (%s); storing it as a pickle", error)
         else:
             log.warning("DataFrame has column names that are not strings; storing it as a pickle")
-    return _save_pickle(store, value)
+    return _save_pickle(store, value, metadata)
 
 
-def _save_numpy(store: ArtifactStore, array: Any) -> ArtifactRef:
-    import numpy
-
-    with tempfile.TemporaryDirectory(prefix="mlpipe-save-") as folder:
-        path = Path(folder) / "value.npy"
-        # Through a file, not bytes in memory: an array can be as large as the memory left.
-        numpy.save(path, array, allow_pickle=False)
-        blob = store.put_file(path)
-    metadata = {"dtype": array.dtype.str, "shape": list(array.shape)}
-    return ArtifactRef(blob.uri, blob.digest, "numpy", blob.size, metadata)
-
-
-def _save_pandas(store: ArtifactStore, frame: Any) -> ArtifactRef:
-    with tempfile.TemporaryDirectory(prefix="mlpipe-save-") as folder:
-        path = Path(folder) / "value.parquet"
-        frame.to_parquet(path, engine="pyarrow")
-        blob = store.put_file(path)
-    metadata = {"rows": int(frame.shape[0]), "columns": int(frame.shape[1])}
-    return ArtifactRef(blob.uri, blob.digest, "pandas", blob.size, metadata)
-
-
-def _save_pickle(store: ArtifactStore, value: Any) -> ArtifactRef:
+def _save_pickle(store: ArtifactStore, value: Any, metadata: dict[str, Any]) -> ArtifactRef:
     kind = type(value)
     python_type = f"{kind.__module__}.{kind.__qualname__}"
-    with tempfile.TemporaryDirectory(prefix="mlpipe-save-") as folder:
-        path = Path(folder) / "value.pkl"
+    with store.blob_writer() as writer:
         try:
-            with open(path, "wb") as output:
-                pickle.dump(value, output, protocol=5)
+            pickle.dump(value, writer, protocol=5)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
             raise ArtifactError(
                 f"cannot store a value of type {python_type}: it is not JSON, an array or a DataFrame, "
                 f"and it cannot be pickled ({error})"
             ) from error
-        blob = store.put_file(path)
-    return ArtifactRef(blob.uri, blob.digest, "pickle", blob.size, {"python_type": python_type})
+        blob = writer.commit()
+    return ArtifactRef(blob.uri, blob.digest, "pickle", blob.size, {**metadata, "python_type": python_type})
 
 
 def _directory_files(root: Path) -> Iterator[tuple[PurePosixPath, Path | None]]:
@@ -198,7 +184,7 @@ def _directory_files(root: Path) -> Iterator[tuple[PurePosixPath, Path | None]]:
     yield from walk(root, PurePosixPath(), frozenset({real_root}))
 
 
-def _save_directory(store: ArtifactStore, root: Path) -> ArtifactRef:
+def _save_directory(store: ArtifactStore, root: Path, metadata: dict[str, Any]) -> ArtifactRef:
     files: dict[str, dict[str, Any]] = {}
     folders: list[str] = []
     total = 0
@@ -218,10 +204,34 @@ def _save_directory(store: ArtifactStore, root: Path) -> ArtifactRef:
         total += blob.size
     manifest = {"mlpipe_manifest": MANIFEST_FORMAT, "files": files, "folders": folders}
     blob = store.put_bytes(canonical_json(manifest))
-    return ArtifactRef(blob.uri, blob.digest, "directory", total, {"files": len(files)})
+    return ArtifactRef(blob.uri, blob.digest, "directory", total, {**metadata, "files": len(files)})
 
 
 # -- load --------------------------------------------------------------------------------------------
+def describe(ref: ArtifactRef) -> str:
+    """``artifact <uri> (<type>, output 'x' of step 'S', pipeline 'P', run R)``: for error messages."""
+    facts = [ref.type]
+    producer = ref.metadata.get("producer")
+    if isinstance(producer, Mapping):
+        if producer.get("step"):
+            output = f"output {producer['output']!r} of " if producer.get("output") else ""
+            facts.append(f"{output}step {producer['step']!r}")
+        if producer.get("pipeline"):
+            facts.append(f"pipeline {producer['pipeline']!r}")
+        if producer.get("run_id"):
+            facts.append(f"run {producer['run_id']}")
+    return f"artifact {ref.uri} ({', '.join(facts)})"
+
+
+@contextlib.contextmanager
+def _naming(ref: ArtifactRef) -> Iterator[None]:
+    """Re-raise a failed digest check with the artifact and its producer in the message."""
+    try:
+        yield
+    except DigestMismatchError as error:
+        raise DigestMismatchError(f"{describe(ref)} cannot be read: {error}") from None
+
+
 def load_value(
     store: ArtifactStore, ref: ArtifactRef, *, allow_pickle: bool = False, workdir: Path | None = None
 ) -> Any:
@@ -236,34 +246,31 @@ def load_value(
         local copy.
     :raises ArtifactError: a missing or corrupted artifact, or a pickle without ``allow_pickle``.
     """
-    if ref.type == "json":
-        return json.loads(store.get_bytes(ref.digest))
-    if ref.type == "pickle":
-        if not allow_pickle:
-            raise ArtifactError(
-                f"artifact {ref.uri} is a pickle ({ref.metadata.get('python_type', 'unknown type')}); "
-                "unpickling runs code, so the consuming step must set allow_pickle=True "
-                "(allow_pickle: true in YAML) to load it"
-            )
-        return pickle.loads(store.get_bytes(ref.digest))
-    if ref.type in ("numpy", "pandas"):
-        with tempfile.TemporaryDirectory(prefix="mlpipe-load-") as folder:
-            path = store.get_file(ref.digest, Path(folder) / VALUE_FILE_NAMES[ref.type])
-            if ref.type == "numpy":
-                import numpy
-
-                return numpy.load(path, allow_pickle=False)
-            import pandas
-
-            return pandas.read_parquet(path, engine="pyarrow")
-    if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
-    # A folder of its own per artifact: two inputs with the same file name must not collide.
-    destination = Path(tempfile.mkdtemp(prefix=f"{ref.hexdigest[:12]}-", dir=workdir))
-    materialize(store, ref, destination)
-    if ref.type == "file":
-        return destination / _file_name(ref)
-    return destination
+    if ref.type == "pickle" and not allow_pickle:
+        raise ArtifactError(
+            f"artifact {ref.uri} is a pickle ({ref.metadata.get('python_type', 'unknown type')}); "
+            "unpickling runs code, so the consuming step must set allow_pickle=True "
+            "(allow_pickle: true in YAML) to load it"
+        )
+    with _naming(ref):
+        if ref.type == "json":
+            return json.loads(store.get_bytes(ref.digest))
+        if ref.type == "pickle":
+            # Verified before a single byte is unpickled.
+            with store.blob_path(ref.digest) as path, open(path, "rb") as stream:
+                return pickle.load(stream)
+        if ref.type == "numpy":
+            return load_numpy(store, ref)
+        if ref.type == "pandas":
+            return load_pandas(store, ref)
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+        # A folder of its own per artifact: two inputs with the same file name must not collide.
+        destination = Path(tempfile.mkdtemp(prefix=f"{ref.hexdigest[:12]}-", dir=workdir))
+        materialize(store, ref, destination)
+        if ref.type == "file":
+            return destination / _file_name(ref)
+        return destination
 
 
 def materialize(store: ArtifactStore, ref: ArtifactRef, destination: Path) -> None:
@@ -279,12 +286,13 @@ def materialize(store: ArtifactStore, ref: ArtifactRef, destination: Path) -> No
     """
     if not destination.is_dir():
         raise ArtifactError(f"cannot put artifact {ref.uri} into {destination}: not a folder")
-    if ref.type == "directory":
-        _materialize_directory(store, ref, destination)
-    elif ref.type == "file":
-        store.get_file(ref.digest, destination / _file_name(ref))
-    else:
-        store.get_file(ref.digest, destination / VALUE_FILE_NAMES[ref.type])
+    with _naming(ref):
+        if ref.type == "directory":
+            _materialize_directory(store, ref, destination)
+        elif ref.type == "file":
+            store.get_file(ref.digest, destination / _file_name(ref))
+        else:
+            store.get_file(ref.digest, destination / VALUE_FILE_NAMES[ref.type])
 
 
 def _file_name(ref: ArtifactRef) -> str:
@@ -319,5 +327,8 @@ def _materialize_directory(store: ArtifactStore, ref: ArtifactRef, destination: 
         destination.joinpath(*folder.parts).mkdir(parents=True, exist_ok=True)
     for relative, digest, mode in files:
         target = destination.joinpath(*relative.parts)
-        store.get_file(digest, target)
+        try:
+            store.get_file(digest, target)
+        except DigestMismatchError as error:
+            raise DigestMismatchError(f"file {relative} of the folder: {error}") from None
         os.chmod(target, 0o755 if mode == 0o755 else 0o644)

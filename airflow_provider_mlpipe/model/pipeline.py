@@ -40,6 +40,8 @@ class Pipeline:
     :param base_dir: the folder that relative script and data paths start from.
     :param source_file: the spec the pipeline came from, for error messages.
     :param artifact_store: the artifact store URL for this pipeline (default: the provider's setting).
+    :param aws_conn_id: the Airflow connection for S3 (the artifact store and ``s3://`` inputs);
+        default: ``[mlpipe] aws_conn_id``, else ``aws_default``.
     :param tags: Airflow tags.
     :param locations: line numbers of steps and fields in the source file, for error messages.
     """
@@ -54,6 +56,7 @@ class Pipeline:
         base_dir: str | Path | None = None,
         source_file: str | None = None,
         artifact_store: str | None = None,
+        aws_conn_id: str | None = None,
         tags: Sequence[str] | None = None,
         locations: Locations | None = None,
     ) -> None:
@@ -67,6 +70,7 @@ class Pipeline:
         self.description = description
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.artifact_store = artifact_store
+        self.aws_conn_id = aws_conn_id
         self.tags = list(tags or [])
         self.parameters: dict[str, Parameter] = {}
         for parameter in parameters or []:

@@ -27,7 +27,7 @@ from airflow_provider_mlpipe.selective.manifest import step_manifest
 from airflow_provider_mlpipe.selective.plan import CONF_KEY as SELECTIVE_CONF_KEY
 from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
 from airflow_provider_mlpipe.selective.rerun import reapply_unselected_step
-from airflow_provider_mlpipe.settings import artifact_store_for
+from airflow_provider_mlpipe.settings import artifact_store_for, aws_conn_id_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -199,17 +199,24 @@ class StepRuntime:
         location = self.evaluate(source)
         if not isinstance(location, str):
             raise StepExecutionError(f"an input must be a step output or a path/URL, got {location!r}")
-        stage_location(location, destination, base_dir=self.step.base_dir)
+        stage_location(
+            location, destination, base_dir=self.step.base_dir, aws_conn_id=aws_conn_id_for(self.pipeline)
+        )
         return destination
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def stage_location(location: str, destination: Path, *, base_dir: Path | None) -> None:
-    """Copy a local file/folder or an S3 object/prefix into ``destination`` (a directory)."""
+def stage_location(
+    location: str, destination: Path, *, base_dir: Path | None, aws_conn_id: str | None = None
+) -> None:
+    """Copy a local file/folder or an S3 object/prefix into ``destination`` (a directory).
+
+    :param aws_conn_id: the Airflow connection for ``s3://`` (the same as the artifact store's).
+    """
     if location.startswith("s3://"):
-        _stage_s3(location, destination)
+        _stage_s3(location, destination, aws_conn_id)
         return
     path = Path(location.removeprefix("file://")).expanduser()
     if not path.is_absolute() and base_dir is not None:
@@ -222,24 +229,10 @@ def stage_location(location: str, destination: Path, *, base_dir: Path | None) -
         raise StepExecutionError(f"input {location!r} not found (looked at {path})")
 
 
-def _stage_s3(url: str, destination: Path) -> None:
-    import boto3
+def _stage_s3(url: str, destination: Path, aws_conn_id: str | None) -> None:
+    from airflow_provider_mlpipe.artifacts.s3 import download_prefix
 
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    client = boto3.client("s3")
-    paginator = client.get_paginator("list_objects_v2")
-    found = False
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            relative = key[len(prefix) :].lstrip("/") or Path(key).name
-            if ".." in Path(relative).parts:
-                continue
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, key, str(target))
-            found = True
-    if not found:
+    if not download_prefix(url, destination, aws_conn_id=aws_conn_id):
         raise StepExecutionError(f"input {url!r}: no object found under that prefix")
 
 
@@ -337,7 +330,15 @@ class MlpipeStepOperator(BaseOperator):
             raise StepExecutionError(
                 f"step {self.step.name!r} did not produce output(s) {', '.join(missing)}"
             )
-        return {name: save_value(runtime.store, values[name]) for name in declared}
+        producer = {
+            "pipeline": self.pipeline.name,
+            "step": self.step.name,
+            "run_id": runtime.context.get("run_id"),
+        }
+        return {
+            name: save_value(runtime.store, values[name], producer={**producer, "output": name})
+            for name in declared
+        }
 
 
 def env_name(name: str) -> str:

@@ -43,6 +43,9 @@ class MlpipeRegisterModelOperator(MlpipeStepOperator):
                 **runtime.evaluate(step.metadata),
             },
             description=step.description,
+            # A retried task (or a write retried after a lost answer) returns the version this step
+            # registered in this run, instead of registering the model twice.
+            idempotency_key=f"{runtime.pipeline.name}/{runtime.context['run_id']}/{step.name}",
         )
         package = {
             "group": version.group,

@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 SPEC_SUFFIXES = (".pipeline.yaml", ".pipeline.yml")
 
-_TOP_KEYS = ("name", "description", "tags", "parameters", "steps", "artifact_store")
+_TOP_KEYS = ("name", "description", "tags", "parameters", "steps", "artifact_store", "aws_conn_id")
 _PARAMETER_KEYS = ("name", "type", "default", "enum", "description")
 _COMMON_STEP_KEYS = ("name", "type", "depends_on", "retry", "display_name", "description")
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -787,6 +787,7 @@ class _SpecParser:
             base_dir=Path(base_dir) if base_dir is not None else None,
             source_file=self.file,
             artifact_store=self.optional_text(top, "artifact_store"),
+            aws_conn_id=self.optional_text(top, "aws_conn_id"),
             tags=tags,
             locations=self.locations,
         )

@@ -1,4 +1,4 @@
-"""The model registry, against a local folder and S3 (moto)."""
+"""The model registry, against a local folder and S3."""
 
 from __future__ import annotations
 
@@ -14,21 +14,14 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mlpipe.artifacts.local import LocalArtifactStore
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
 from airflow_provider_mlpipe.artifacts.registry import ModelRegistry, ModelVersion
 from airflow_provider_mlpipe.artifacts.serializers import save_value
-from airflow_provider_mlpipe.artifacts.store import ArtifactStore, LocalArtifactStore
+from airflow_provider_mlpipe.artifacts.store import ArtifactStore
 from airflow_provider_mlpipe.exceptions import RegistryError
 
-from . import test_store as shared
-from .test_store import store_url_and_env
-
-# The store fixtures (a local folder, and S3 served by moto), shared with test_store.py. Assigned
-# rather than imported: pytest finds fixtures among a module's attributes either way.
-aws_env = shared.aws_env
-moto_endpoint = shared.moto_endpoint
-s3_bucket = shared.s3_bucket
-store = shared.store
+from .helpers import store_url_and_env
 
 
 @pytest.fixture

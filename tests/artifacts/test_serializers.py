@@ -1,4 +1,4 @@
-"""Typed serializers and artifact references, against a local folder and S3 (moto)."""
+"""Typed serializers and artifact references, against a local folder and S3."""
 
 from __future__ import annotations
 
@@ -18,20 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_provider_mlpipe.artifacts.local import LocalArtifactStore
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
 from airflow_provider_mlpipe.artifacts.serializers import canonical_json, load_value, materialize, save_value
-from airflow_provider_mlpipe.artifacts.store import ArtifactStore, LocalArtifactStore
+from airflow_provider_mlpipe.artifacts.store import ArtifactStore
 from airflow_provider_mlpipe.exceptions import ArtifactError
 
-from . import test_store as shared
-from .test_store import blob_keys, overwrite_blob
-
-# The store fixtures (a local folder, and S3 served by moto), shared with test_store.py. Assigned
-# rather than imported: pytest finds fixtures among a module's attributes either way.
-aws_env = shared.aws_env
-moto_endpoint = shared.moto_endpoint
-s3_bucket = shared.s3_bucket
-store = shared.store
+from .helpers import blob_keys, overwrite_blob
 
 
 def tree(folder: Path) -> dict[str, Any]:

@@ -1,128 +1,34 @@
-"""The artifact stores, each test run against a local folder and against S3 (moto's real HTTP server).
+"""The artifact store's contract, each test run against a local folder and against S3.
 
-The S3 fixtures are defined here and imported by the serializer and registry tests.
+The S3 server and connection fixtures are in ``conftest.py``; S3-only behaviour is in ``test_s3.py``,
+local-only faults in ``test_local_faults.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from airflow_provider_mlpipe.artifacts.local import LocalArtifactStore
+from airflow_provider_mlpipe.artifacts.s3 import S3ArtifactStore
 from airflow_provider_mlpipe.artifacts.store import (
     ArtifactNotFoundError,
     ArtifactStore,
     DigestMismatchError,
-    LocalArtifactStore,
-    S3ArtifactStore,
     blob_key,
     store_from_url,
 )
 from airflow_provider_mlpipe.exceptions import ArtifactError
 
-MIB = 1024 * 1024
-
-
-# -- fixtures --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1, on a free port (port 0: the OS picks one)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials and region only: no real profile, token or endpoint leaks into a test."""
-    for name in [name for name in os.environ if name.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    # A proxy configured on the machine must not intercept requests to the local server.
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def s3_bucket(moto_endpoint: str, aws_env: None) -> str:
-    """A new, empty bucket for each test."""
-    import boto3
-
-    name = f"mlpipe-test-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
-    """The same test against a local folder and an S3 prefix."""
-    if request.param == "local":
-        return LocalArtifactStore(tmp_path / "store")
-    endpoint = request.getfixturevalue("moto_endpoint")
-    bucket = request.getfixturevalue("s3_bucket")
-    return S3ArtifactStore(bucket, "team/artifacts", endpoint_url=endpoint)
-
-
-def blob_keys(store: ArtifactStore) -> list[str]:
-    """The blob keys actually present in the store (relative to its root), read behind its back."""
-    if isinstance(store, LocalArtifactStore):
-        objects = store.root / "objects"
-        return sorted(p.relative_to(store.root).as_posix() for p in objects.rglob("*") if p.is_file())
-    assert isinstance(store, S3ArtifactStore)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=store.endpoint_url)
-    root = f"{store.prefix}/"
-    response = client.list_objects_v2(Bucket=store.bucket, Prefix=root + "objects/")
-    return sorted(item["Key"][len(root) :] for item in response.get("Contents", []))
-
-
-def overwrite_blob(store: ArtifactStore, digest: str, data: bytes) -> None:
-    """Corrupt a blob behind the store's back (a disk error, a tool writing where it should not)."""
-    if isinstance(store, LocalArtifactStore):
-        path = store.root / blob_key(digest)
-        path.chmod(0o644)
-        path.write_bytes(data)
-        return
-    assert isinstance(store, S3ArtifactStore)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=store.endpoint_url)
-    client.put_object(Bucket=store.bucket, Key=f"{store.prefix}/{blob_key(digest)}", Body=data)
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def store_url_and_env(store: ArtifactStore) -> tuple[str, dict[str, str]]:
-    """How a separate process reaches the same store (S3: through ``AWS_ENDPOINT_URL``)."""
-    env = dict(os.environ)
-    if isinstance(store, S3ArtifactStore):
-        assert store.endpoint_url is not None
-        env["AWS_ENDPOINT_URL"] = store.endpoint_url
-    return store.url, env
+from .helpers import MIB, blob_keys, digest_of, overwrite_blob, store_url_and_env
 
 
 # -- blobs -----------------------------------------------------------------------------------------
@@ -327,7 +233,7 @@ def run_writer_processes(
     for process in processes:
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-        digest, won = stdout.split()
+        digest, won = stdout.splitlines()[-1].split()  # Airflow may log to stdout before
         results.append((digest, won == "True"))
     return results
 
@@ -341,11 +247,8 @@ def test_concurrent_processes_writing_the_same_blob_all_succeed(store: ArtifactS
     assert store.get_bytes(digest_of(data)) == data
     if isinstance(store, LocalArtifactStore):
         assert list((store.root / "tmp").iterdir()) == []
-        # os.link is atomic: exactly one process created the document.
-        winners = [won for _, won in results if won]
-        assert len(winners) == 1
-    # On S3 the conditional PUT is atomic too, but moto serves requests in threads without
-    # locking its check against its write, so exactly-one is only asserted for the local store.
+    # A create-only write is atomic in both stores: exactly one process created the document.
+    assert [won for _, won in results].count(True) == 1
     assert store.read_document("docs/winner").decode().startswith("writer-")
 
 
@@ -417,8 +320,7 @@ def test_list_prefixes_are_checked(store: ArtifactStore, prefix: str):
         store.list_documents(prefix)
 
 
-def test_concurrent_create_only_writes_have_one_winner(tmp_path: Path):
-    store = LocalArtifactStore(tmp_path / "store")
+def test_concurrent_create_only_writes_have_one_winner(store: ArtifactStore):
     barrier = threading.Barrier(16)
 
     def create(index: int) -> bool:
@@ -429,7 +331,9 @@ def test_concurrent_create_only_writes_have_one_winner(tmp_path: Path):
         results = list(pool.map(create, range(16)))
     assert results.count(True) == 1
     assert store.read_document("locks/one") == f"writer {results.index(True)}".encode()
-    assert [p.name for p in (store.root / "locks").iterdir()] == ["one"]
+    assert store.list_documents("locks/") == ["locks/one"]
+    if isinstance(store, LocalArtifactStore):
+        assert [p.name for p in (store.root / "locks").iterdir()] == ["one"]
 
 
 def test_a_reader_never_sees_a_partial_document(store: ArtifactStore):
@@ -454,68 +358,6 @@ def test_a_reader_never_sees_a_partial_document(store: ArtifactStore):
         reader.join()
     assert bad_reads == []
     assert store.read_document("docs/big") == versions[1]
-
-
-# -- S3 specifics ----------------------------------------------------------------------------------
-def test_s3_multipart_upload_of_a_large_file(s3_bucket: str, moto_endpoint: str, tmp_path: Path):
-    store = S3ArtifactStore(
-        s3_bucket, "mp", endpoint_url=moto_endpoint, multipart_threshold=MIB, part_size=5 * MIB
-    )
-    data = os.urandom(11 * MIB)
-    source = tmp_path / "large.bin"
-    source.write_bytes(data)
-
-    blob = store.put_file(source)
-    assert blob.digest == digest_of(data)
-    assert store.get_bytes(blob.digest) == data
-    # Writing it again is a no-op, and no unfinished upload is left behind.
-    assert store.put_file(source) == blob
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=moto_endpoint)
-    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
-    assert blob_keys(store) == [blob_key(blob.digest)]
-
-
-def test_s3_store_creates_its_client_lazily_and_pickles(s3_bucket: str, moto_endpoint: str):
-    store = S3ArtifactStore(s3_bucket, endpoint_url=moto_endpoint)
-    assert store._client is None
-    digest = store.put_bytes(b"x").digest
-    assert store._client is not None
-    copy = pickle.loads(pickle.dumps(store))
-    assert copy._client is None
-    assert copy.get_bytes(digest) == b"x"
-    assert store.url == f"s3://{s3_bucket}"
-    assert blob_keys(S3ArtifactStore(s3_bucket, "", endpoint_url=moto_endpoint)) == []  # no prefix
-
-
-def test_s3_store_uses_a_given_client(s3_bucket: str, moto_endpoint: str):
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=moto_endpoint)
-    store = S3ArtifactStore(s3_bucket, "given", client=client)
-    blob = store.put_bytes(b"through the given client")
-    assert client.get_object(Bucket=s3_bucket, Key=f"given/{blob_key(blob.digest)}")["Body"].read() == (
-        b"through the given client"
-    )
-
-
-def test_s3_store_from_url_honours_aws_endpoint_url(
-    s3_bucket: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    store = store_from_url(f"s3://{s3_bucket}/from/url/")
-    assert isinstance(store, S3ArtifactStore)
-    assert (store.bucket, store.prefix, store.url) == (s3_bucket, "from/url", f"s3://{s3_bucket}/from/url")
-    blob = store.put_bytes(b"via env")
-    assert blob.uri == f"s3://{s3_bucket}/from/url/{blob_key(blob.digest)}"
-    assert store.get_bytes(blob.digest) == b"via env"
-
-
-def test_s3_errors_are_artifact_errors(moto_endpoint: str, aws_env: None):
-    store = S3ArtifactStore("no-such-bucket-here", endpoint_url=moto_endpoint)
-    with pytest.raises(ArtifactError, match="no-such-bucket-here"):
-        store.put_bytes(b"x")
 
 
 # -- store_from_url --------------------------------------------------------------------------------
@@ -556,7 +398,93 @@ def test_importing_the_package_and_making_an_s3_store_does_not_import_boto3():
         "from airflow_provider_mlpipe.artifacts.store import store_from_url\n"
         "from airflow_provider_mlpipe.artifacts import serializers, registry\n"
         "store_from_url('s3://bucket/prefix')\n"
-        "loaded = [name for name in ('boto3', 'botocore', 'pandas', 'numpy') if name in sys.modules]\n"
+        "heavy = ('boto3', 'botocore', 'pandas', 'numpy', 'airflow.providers.amazon', 'airflow')\n"
+        "loaded = [name for name in heavy if name in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_store_classes_can_still_be_imported_from_the_store_module():
+    from airflow_provider_mlpipe.artifacts import store
+
+    assert store.LocalArtifactStore is LocalArtifactStore
+    assert store.S3ArtifactStore is S3ArtifactStore
+    with pytest.raises(AttributeError):
+        store.NoSuchStore  # noqa: B018
+
+
+def test_compare_and_swap_of_a_document(store: ArtifactStore):
+    store.write_document("docs/cas", b"one")
+    data, tag = store.read_document_tagged("docs/cas")
+    assert data == b"one"
+    assert store.write_document("docs/cas", b"two", if_match=tag) is True
+    # The tag is of the version that was read: a second swap from it is refused.
+    assert store.write_document("docs/cas", b"three", if_match=tag) is False
+    assert store.read_document("docs/cas") == b"two"
+    assert store.write_document("docs/absent", b"x", if_match=tag) is False
+    with pytest.raises(ArtifactNotFoundError):
+        store.read_document("docs/absent")
+    with pytest.raises(ArtifactError, match="exclude"):
+        store.write_document("docs/cas", b"x", create_only=True, if_match=tag)
+
+
+def test_concurrent_compare_and_swap_loses_no_update(store: ArtifactStore):
+    """Eight threads each add their name to one document, with compare-and-swap and retry."""
+    store.write_document("docs/list", b"")
+    barrier = threading.Barrier(8)
+
+    def append(index: int) -> int:
+        barrier.wait()
+        for attempt in range(200):
+            data, tag = store.read_document_tagged("docs/list")
+            if store.write_document("docs/list", data + f"{index};".encode(), if_match=tag):
+                return attempt
+        raise AssertionError("no swap succeeded")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(append, range(8)))
+    entries = store.read_document("docs/list").decode().rstrip(";").split(";")
+    assert sorted(int(entry) for entry in entries) == list(range(8))
+
+
+def test_streaming_a_blob_in(store: ArtifactStore):
+    chunks = [os.urandom(100_000) for _ in range(7)]
+    with store.blob_writer() as writer:
+        for chunk in chunks:
+            writer.write(chunk)
+        assert writer.tell() == 700_000
+        blob = writer.commit()
+    assert blob.digest == digest_of(b"".join(chunks))
+    assert blob.size == 700_000
+    assert store.get_bytes(blob.digest) == b"".join(chunks)
+    with pytest.raises(ValueError):
+        writer.write(b"after the commit")
+
+
+def test_a_writer_left_without_commit_stores_nothing(store: ArtifactStore):
+    with pytest.raises(RuntimeError), store.blob_writer() as writer:
+        writer.write(b"half of a value")
+        raise RuntimeError("the serializer failed")
+    assert blob_keys(store) == []
+    assert not store.exists(digest_of(b"half of a value"))
+    with store.blob_writer() as writer:
+        writer.write(b"closed, never committed")
+    assert blob_keys(store) == []
+    if isinstance(store, LocalArtifactStore):
+        assert list((store.root / "tmp").iterdir()) == []
+
+
+def test_reading_a_blob_as_a_verified_stream_and_path(store: ArtifactStore):
+    data = os.urandom(3 * MIB)
+    blob = store.put_bytes(data)
+    with store.open_blob(blob.digest) as reader:
+        assert reader.read(10) == data[:10]
+        reader.verify()  # reads the rest
+    with store.blob_path(blob.digest) as path:
+        assert path.read_bytes() == data
+    overwrite_blob(store, blob.digest, data[:-1] + b"!")
+    with store.open_blob(blob.digest) as reader, pytest.raises(DigestMismatchError, match=blob.digest):
+        reader.verify()
+    with pytest.raises(DigestMismatchError, match="corrupted"), store.blob_path(blob.digest):
+        pass

@@ -1,0 +1,141 @@
+"""numpy arrays and pandas DataFrames: written straight into the store, read without extra copies.
+
+Writing serializes into the store's :class:`~.store.BlobWriter`, which hashes while it writes: one
+pass over the bytes, no intermediate file. Reading a ``.npy`` blob from the local store maps the blob
+(copy-on-write) after hashing the map, so the array's memory *is* the page cache, verified; from S3
+the array is allocated once and filled from the stream while it is hashed. A parquet blob is read
+by pyarrow from a verified local file (the blob itself, or a download), converted with
+``self_destruct`` so Arrow's buffers are freed as the frame is built.
+
+The ``.npy`` bytes are exactly those of ``numpy.save`` (``numpy.lib.format.write_array``), so an
+array stored by an earlier version has the same digest.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import lru_cache
+from typing import Any
+
+from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
+from airflow_provider_mlpipe.artifacts.store import CHUNK_SIZE, ArtifactStore
+from airflow_provider_mlpipe.exceptions import ArtifactError
+
+
+def save_numpy(store: ArtifactStore, array: Any, metadata: dict[str, Any]) -> ArtifactRef:
+    """Store an ndarray (not of dtype object) as ``.npy``.
+
+    :param store: the artifact store.
+    :param array: the array.
+    :param metadata: more metadata for the reference (dtype and shape are added).
+    """
+    from numpy.lib import format as npy
+
+    with store.blob_writer() as writer:
+        npy.write_array(writer, array, allow_pickle=False)
+        blob = writer.commit()
+    metadata = {**metadata, "dtype": array.dtype.str, "shape": list(array.shape)}
+    return ArtifactRef(blob.uri, blob.digest, "numpy", blob.size, metadata)
+
+
+def load_numpy(store: ArtifactStore, ref: ArtifactRef) -> Any:
+    """The ndarray of a ``.npy`` artifact, verified; writable (changes stay in this process).
+
+    :param store: the artifact store.
+    :param ref: the artifact's reference.
+    """
+    import numpy
+
+    mapped = store.map_blob(ref.digest)
+    if mapped is not None:
+        # mmap objects are file-like: the header is parsed in place, the data is never copied.
+        stream = mapped if hasattr(mapped, "seek") else _BufferStream(mapped)
+        shape, fortran, dtype = _read_header(stream, ref)
+        return numpy.ndarray(shape, dtype, buffer=mapped, offset=stream.tell(), order="F" if fortran else "C")
+    with store.open_blob(ref.digest) as reader:
+        shape, fortran, dtype = _read_header(reader, ref)
+        array = numpy.empty(shape, dtype, order="F" if fortran else "C")
+        # The array's own memory, byte by byte, in the order the file holds it (C or Fortran).
+        flat: Any = array.reshape(-1, order="A")
+        view = memoryview(flat).cast("B") if array.size else memoryview(b"")
+        filled = 0
+        while filled < len(view):
+            count = reader.readinto(view[filled : filled + CHUNK_SIZE])
+            if not count:
+                break
+            filled += count
+        reader.verify()  # after the whole blob is read: truncated or altered bytes fail here
+    return array
+
+
+def _read_header(stream: Any, ref: ArtifactRef) -> tuple[tuple[int, ...], bool, Any]:
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = npy.read_array_header_2_0(stream)
+    except ValueError as error:
+        raise ArtifactError(f"numpy artifact {ref.uri} is not a valid .npy file: {error}") from None
+    if dtype.hasobject:
+        raise ArtifactError(f"numpy artifact {ref.uri} holds Python objects; it is not loaded")
+    return shape, fortran, dtype
+
+
+class _BufferStream:
+    """A read-only file-like view of a buffer, for parsing a header in place."""
+
+    def __init__(self, buffer: Any) -> None:
+        self._view = memoryview(buffer)
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size < 0 else self._position + size
+        data = bytes(self._view[self._position : end])
+        self._position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+
+def save_pandas(store: ArtifactStore, frame: Any, metadata: dict[str, Any]) -> ArtifactRef:
+    """Store a DataFrame as parquet (pyarrow).
+
+    :param store: the artifact store.
+    :param frame: the DataFrame (string column names).
+    :param metadata: more metadata for the reference (rows and columns are added).
+    """
+    with store.blob_writer() as writer:
+        frame.to_parquet(writer, engine="pyarrow")
+        blob = writer.commit()
+    metadata = {**metadata, "rows": int(frame.shape[0]), "columns": int(frame.shape[1])}
+    return ArtifactRef(blob.uri, blob.digest, "pandas", blob.size, metadata)
+
+
+def load_pandas(store: ArtifactStore, ref: ArtifactRef) -> Any:
+    """The DataFrame of a parquet artifact, verified.
+
+    :param store: the artifact store.
+    :param ref: the artifact's reference.
+    """
+    import pandas
+
+    with store.blob_path(ref.digest) as path:
+        return pandas.read_parquet(path, engine="pyarrow", **_low_memory_conversion())
+
+
+@lru_cache(maxsize=1)
+def _low_memory_conversion() -> dict[str, Any]:
+    """Arrow-to-pandas options that free Arrow's memory column by column, where pandas takes them.
+
+    ``self_destruct`` releases each Arrow column once converted and ``split_blocks`` keeps columns
+    apart (no consolidation copy): the peak is about one frame, not a table plus a frame.
+    """
+    import pandas
+
+    if "to_pandas_kwargs" in inspect.signature(pandas.read_parquet).parameters:
+        return {"to_pandas_kwargs": {"self_destruct": True, "split_blocks": True}}
+    return {}
