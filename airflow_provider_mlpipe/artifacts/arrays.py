@@ -4,8 +4,8 @@ Writing serializes into the store's :class:`~.store.BlobWriter`, which hashes wh
 pass over the bytes, no intermediate file. Reading a ``.npy`` blob from the local store maps the blob
 (copy-on-write) after hashing the map, so the array's memory *is* the page cache, verified; from S3
 the array is allocated once and filled from the stream while it is hashed. A parquet blob is read
-by pyarrow from a verified local file (the blob itself, or a download), converted with
-``self_destruct`` so Arrow's buffers are freed as the frame is built.
+by pyarrow from a verified local file (the blob itself, or a download), row group by row group, and
+converted with ``self_destruct`` so Arrow's buffers are freed as the frame is built.
 
 The ``.npy`` bytes are exactly those of ``numpy.save`` (``numpy.lib.format.write_array``), so an
 array stored by an earlier version has the same digest.
@@ -13,8 +13,8 @@ array stored by an earlier version has the same digest.
 
 from __future__ import annotations
 
-import inspect
-from functools import lru_cache
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
@@ -118,24 +118,42 @@ def save_pandas(store: ArtifactStore, frame: Any, metadata: dict[str, Any]) -> A
 def load_pandas(store: ArtifactStore, ref: ArtifactRef) -> Any:
     """The DataFrame of a parquet artifact, verified.
 
+    The parquet file is read one row group at a time into a table, which is converted as
+    ``pandas.read_parquet`` converts it (:mod:`.pandas_internal`), releasing each Arrow column once
+    converted. Meanwhile Arrow allocates from the system allocator, which returns a freed column's
+    memory at once, so converting the next column reuses it: the peak stays near one frame.
+
     :param store: the artifact store.
     :param ref: the artifact's reference.
     """
-    import pandas
+    import pyarrow
+    import pyarrow.parquet as parquet
 
-    with store.blob_path(ref.digest) as path:
-        return pandas.read_parquet(path, engine="pyarrow", **_low_memory_conversion())
+    from airflow_provider_mlpipe.artifacts.pandas_internal import table_to_pandas
+
+    with store.blob_path(ref.digest) as path, _system_memory_pool(pyarrow):
+        source = parquet.ParquetFile(path, pre_buffer=False)
+        try:
+            batches = source.iter_batches(batch_size=ROWS_PER_BATCH, use_pandas_metadata=True)
+            table = pyarrow.Table.from_batches(batches, schema=source.schema_arrow)
+        finally:
+            source.close()
+        return table_to_pandas(table)
 
 
-@lru_cache(maxsize=1)
-def _low_memory_conversion() -> dict[str, Any]:
-    """Arrow-to-pandas options that free Arrow's memory column by column, where pandas takes them.
+ROWS_PER_BATCH = 1024 * 1024
 
-    ``self_destruct`` releases each Arrow column once converted and ``split_blocks`` keeps columns
-    apart (no consolidation copy): the peak is about one frame, not a table plus a frame.
+
+@contextlib.contextmanager
+def _system_memory_pool(pyarrow: Any) -> Iterator[None]:
+    """Arrow's default memory pool is the system allocator inside the block (restored after).
+
+    Buffers remember their pool, so what is allocated here is freed correctly whatever the default
+    is later.
     """
-    import pandas
-
-    if "to_pandas_kwargs" in inspect.signature(pandas.read_parquet).parameters:
-        return {"to_pandas_kwargs": {"self_destruct": True, "split_blocks": True}}
-    return {}
+    previous = pyarrow.default_memory_pool()
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    try:
+        yield
+    finally:
+        pyarrow.set_memory_pool(previous)

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 8 * 1024 * 1024
+# Chunks at least this large are hashed and written in parallel (see BlobWriter.write).
+PARALLEL_MIN_BYTES = 1024 * 1024
 # Top-level names used by the store itself: document keys may not start with them.
 RESERVED_TOP_LEVEL = frozenset({"objects", "tmp"})
 # Letters, digits and a few safe punctuation marks; never starting with "." (so no "." or "..", and
@@ -176,6 +179,7 @@ class BlobWriter(io.BufferedIOBase):
         self._hasher = hashlib.sha256()
         self._size = 0
         self._finished = False
+        self._helper: ThreadPoolExecutor | None = None
         self.blob: StoredBlob | None = None
 
     # -- io ------------------------------------------------------------------------------------
@@ -192,9 +196,19 @@ class BlobWriter(io.BufferedIOBase):
         if self._finished:
             raise ValueError("write to a blob that was already committed or discarded")
         view = memoryview(data).cast("B")
-        self._hasher.update(view)
         try:
-            self._write_raw(view)
+            if len(view) >= PARALLEL_MIN_BYTES:
+                # A large chunk is written by a helper thread while this one hashes it: both release
+                # the GIL, so writing costs about max(write, hash) instead of their sum. The call
+                # returns only when both are done, so the caller may reuse its buffer afterwards.
+                if self._helper is None:
+                    self._helper = ThreadPoolExecutor(1, thread_name_prefix="mlpipe-blob-write")
+                written = self._helper.submit(self._write_raw, view)
+                self._hasher.update(view)
+                written.result()
+            else:
+                self._hasher.update(view)
+                self._write_raw(view)
         except OSError as error:
             raise ArtifactError(
                 f"cannot write a blob to the artifact store {self.store.url}: {error}"
@@ -218,6 +232,7 @@ class BlobWriter(io.BufferedIOBase):
         """Make the written bytes a blob (atomically: whole, or not at all) and return it."""
         if self._finished:
             raise ValueError("the blob was already committed or discarded")
+        self._stop_helper()
         digest = "sha256:" + self._hasher.hexdigest()
         try:
             self._commit(digest)
@@ -232,7 +247,13 @@ class BlobWriter(io.BufferedIOBase):
         """Forget the bytes written (idempotent)."""
         if not self._finished:
             self._finished = True
+            self._stop_helper()
             self._discard()
+
+    def _stop_helper(self) -> None:
+        if self._helper is not None:
+            self._helper.shutdown(wait=True)
+            self._helper = None
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
