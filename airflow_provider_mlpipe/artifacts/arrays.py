@@ -14,6 +14,7 @@ array stored by an earlier version has the same digest.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,7 +54,18 @@ def load_numpy(store: ArtifactStore, ref: ArtifactRef) -> Any:
         shape, fortran, dtype = _read_header(stream, ref)
         return numpy.ndarray(shape, dtype, buffer=mapped, offset=stream.tell(), order="F" if fortran else "C")
     with store.open_blob(ref.digest) as reader:
-        shape, fortran, dtype = _read_header(reader, ref)
+        try:
+            shape, fortran, dtype = _read_header(reader, ref)
+            declared = math.prod(shape) * dtype.itemsize
+            if declared != ref.size - reader.size:
+                raise ArtifactError(
+                    f"numpy artifact {ref.uri}: its header declares {declared} bytes of data, "
+                    f"the artifact holds {ref.size - reader.size}"
+                )
+        except ArtifactError:
+            # Not read as an array yet: if the bytes are not the artifact's, say that instead.
+            reader.verify()
+            raise
         array = numpy.empty(shape, dtype, order="F" if fortran else "C")
         # The array's own memory, byte by byte, in the order the file holds it (C or Fortran).
         flat: Any = array.reshape(-1, order="A")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -14,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mlpipe.artifacts.local import LocalArtifactStore
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
 from airflow_provider_mlpipe.artifacts.registry import ModelRegistry, ModelVersion
+from airflow_provider_mlpipe.artifacts.s3 import S3ArtifactStore
 from airflow_provider_mlpipe.artifacts.serializers import save_value
 from airflow_provider_mlpipe.artifacts.store import ArtifactStore
 from airflow_provider_mlpipe.exceptions import RegistryError
@@ -216,63 +217,219 @@ def test_model_version_round_trips_through_its_dict(model: ArtifactRef):
     assert ModelVersion.from_dict(json.loads(json.dumps(version.to_dict()))) == version
 
 
-def test_concurrent_registrations_in_threads_get_distinct_versions(tmp_path: Path):
-    # The local store's create-only write is an atomic os.link. (On S3 the conditional PUT is atomic
-    # too, but moto does not lock its check against its write; the S3 path of the retry loop is
-    # covered by test_a_taken_version_number_is_skipped.)
-    store = LocalArtifactStore(tmp_path / "store")
+def test_concurrent_registrations_in_threads_get_distinct_versions(store: ArtifactStore):
+    # Both stores' create-only writes are atomic: os.link locally, If-None-Match: * on S3.
     model = save_value(store, {"weights": [1, 2, 3]})
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(6)
 
     def register_three(worker: int) -> list[int]:
         registry = ModelRegistry(store)
         barrier.wait()
         return [registry.register("abalone", model, metadata={"worker": worker}).version for _ in range(3)]
 
-    with ThreadPoolExecutor(8) as pool:
-        allocated = [number for numbers in pool.map(register_three, range(8)) for number in numbers]
-    assert sorted(allocated) == list(range(1, 25))
+    with ThreadPoolExecutor(6) as pool:
+        allocated = [number for numbers in pool.map(register_three, range(6)) for number in numbers]
+    assert sorted(allocated) == list(range(1, 19))
     versions = ModelRegistry(store).list_versions("abalone")
-    assert [version.version for version in versions] == list(range(1, 25))
-    assert sorted(version.metadata["worker"] for version in versions) == sorted(list(range(8)) * 3)
+    assert [version.version for version in versions] == list(range(1, 19))
+    assert sorted(version.metadata["worker"] for version in versions) == sorted(list(range(6)) * 3)
 
 
 REGISTER = textwrap.dedent(
     """
-    import pathlib, sys, time
+    import json, pathlib, sys, time
     from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
     from airflow_provider_mlpipe.artifacts.registry import ModelRegistry
     from airflow_provider_mlpipe.artifacts.store import store_from_url
 
-    url, ref, go = sys.argv[1:]
+    url, ref, go, key, count = sys.argv[1:]
     registry = ModelRegistry(store_from_url(url))
-    model = ArtifactRef.from_dict(__import__("json").loads(ref))
+    model = ArtifactRef.from_dict(json.loads(ref))
     while not pathlib.Path(go).exists():  # start together, to overlap the registrations
         time.sleep(0.002)
-    print(" ".join(str(registry.register("abalone", model).version) for _ in range(3)))
+    versions = [registry.register("abalone", model, idempotency_key=key or None).version for _ in range(int(count))]
+    print(" ".join(str(version) for version in versions))
     """
 )
 
 
-def test_concurrent_registrations_in_processes_get_distinct_versions(tmp_path: Path):
-    store = LocalArtifactStore(tmp_path / "store")
-    model = save_value(store, {"weights": [1]})
+def run_registering_processes(
+    store: ArtifactStore, model: ArtifactRef, tmp_path: Path, *, processes: int, count: int, key: str = ""
+) -> list[int]:
     url, env = store_url_and_env(store)
     go = tmp_path / "go"
-    processes = [
+    started = [
         subprocess.Popen(
-            [sys.executable, "-c", REGISTER, url, json.dumps(model.to_dict()), str(go)],
+            [sys.executable, "-c", REGISTER, url, json.dumps(model.to_dict()), str(go), key, str(count)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(4)
+        for _ in range(processes)
     ]
+    time.sleep(0.5)  # let the interpreters start, so that the registrations overlap
     go.touch()
     allocated = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=120)
+    for process in started:
+        stdout, stderr = process.communicate(timeout=180)
         assert process.returncode == 0, stderr
-        allocated.extend(int(number) for number in stdout.split())
+        allocated.extend(int(number) for number in stdout.strip().splitlines()[-1].split())
+    return allocated
+
+
+def test_concurrent_registrations_in_processes_get_distinct_versions(store: ArtifactStore, tmp_path: Path):
+    model = save_value(store, {"weights": [1]})
+    allocated = run_registering_processes(store, model, tmp_path, processes=4, count=3)
     assert sorted(allocated) == list(range(1, 13))
+    assert [version.version for version in ModelRegistry(store).list_versions("abalone")] == list(
+        range(1, 13)
+    )
+
+
+# -- idempotency -----------------------------------------------------------------------------------
+def test_registering_again_with_the_same_key_returns_the_first_version(
+    store: ArtifactStore, model: ArtifactRef
+):
+    registry = ModelRegistry(store)
+    first = registry.register("abalone", model, idempotency_key="abalone/run-1/RegisterModel")
+    other = registry.register("abalone", model, idempotency_key="abalone/run-2/RegisterModel")
+    again = ModelRegistry(store).register("abalone", model, idempotency_key="abalone/run-1/RegisterModel")
+    assert (first.version, other.version, again.version) == (1, 2, 1)
+    assert again == first
+    assert [version.version for version in registry.list_versions("abalone")] == [1, 2]
+    assert registry.get("abalone", 1).idempotency_key == "abalone/run-1/RegisterModel"
+    assert registry.list_groups() == ["abalone"]  # the markers are not groups
+
+
+def test_a_registration_that_died_after_taking_its_number_is_completed_by_its_retry(
+    store: ArtifactStore, model: ArtifactRef
+):
+    """The first try left its marker for version 2 and died before writing the version."""
+    from airflow_provider_mlpipe.artifacts.registry import _markers_prefix
+
+    registry = ModelRegistry(store)
+    registry.register("abalone", model)
+    store.write_document(_markers_prefix("abalone", "run-7/Register") + "00000002", b"{}")
+    registry.register("abalone", model)  # another registration meanwhile: 2 looks free to it
+    retried = registry.register("abalone", model, idempotency_key="run-7/Register")
+    # Version 2 was taken by the other registration: the retry gets a version of its own, once.
+    assert retried.version == 3
+    assert registry.register("abalone", model, idempotency_key="run-7/Register").version == 3
+    assert [version.version for version in registry.list_versions("abalone")] == [1, 2, 3]
+
+
+def test_concurrent_registrations_with_one_key_make_one_version(store: ArtifactStore, tmp_path: Path):
+    """A task that runs twice at once (a zombie and its retry): one version between them."""
+    model = save_value(store, {"weights": [2]})
+    registry = ModelRegistry(store)
+    registry.register("abalone", model)
+    allocated = run_registering_processes(
+        store, model, tmp_path, processes=4, count=2, key="abalone/run-1/Register"
+    )
+    assert set(allocated) == {2}
+    assert [version.version for version in registry.list_versions("abalone")] == [1, 2]
+
+
+def retry_the_first_successful_put(store: S3ArtifactStore, operation: str, matching: str) -> list[str]:
+    """Make botocore send the first successful PutObject whose key contains ``matching`` again,
+    as it does when the answer to a write that succeeded is lost. Returns the keys retried."""
+    retried: list[str] = []
+
+    def needs_retry(request_dict: dict, response: Any = None, **_: Any) -> float | None:
+        key = request_dict.get("url_path", "")
+        if not retried and matching in key and response is not None and response[0].status_code == 200:
+            retried.append(key)
+            return 0.0  # retry now
+        return None
+
+    store.s3().meta.events.register_first(f"needs-retry.s3.{operation}", needs_retry)
+    return retried
+
+
+def test_a_registration_whose_write_is_retried_after_it_succeeded_adds_one_version(
+    s3_conn: str, s3_bucket: str
+):
+    store = S3ArtifactStore(s3_bucket, "reg", aws_conn_id=s3_conn)
+    model = save_value(store, {"weights": [3]})
+    registry = ModelRegistry(store)
+    retried = retry_the_first_successful_put(store, "PutObject", "00000001.json")
+    version = registry.register("abalone", model)
+    assert retried  # the write was sent twice; the second one found the first one's version
+    assert version.version == 1
+    assert [v.version for v in registry.list_versions("abalone")] == [1]
+
+
+# -- approvals -------------------------------------------------------------------------------------
+def test_concurrent_status_changes_lose_no_update(store: ArtifactStore, model: ArtifactRef):
+    registry = ModelRegistry(store)
+    registry.register("abalone", model)
+    barrier = threading.Barrier(6)
+
+    def change(worker: int) -> None:
+        barrier.wait()
+        ModelRegistry(store).set_status(
+            "abalone", 1, ("Approved", "Rejected")[worker % 2], description=f"w{worker}"
+        )
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(change, range(6)))
+    history = registry.get("abalone", 1).status_history
+    assert history[0]["status"] == "PendingManualApproval"
+    assert sorted(entry["description"] for entry in history[1:]) == [f"w{index}" for index in range(6)]
+    assert registry.get("abalone", 1).approval_status == history[-1]["status"]
+
+
+SET_STATUS = textwrap.dedent(
+    """
+    import pathlib, sys, time
+    from airflow_provider_mlpipe.artifacts.registry import ModelRegistry
+    from airflow_provider_mlpipe.artifacts.store import store_from_url
+
+    url, go, name = sys.argv[1:]
+    registry = ModelRegistry(store_from_url(url))
+    while not pathlib.Path(go).exists():
+        time.sleep(0.002)
+    for round_ in range(3):
+        registry.set_status("abalone", 1, "Approved", description=f"{name}-{round_}")
+    """
+)
+
+
+def test_concurrent_status_changes_from_processes_lose_no_update(
+    store: ArtifactStore, model: ArtifactRef, tmp_path: Path
+):
+    ModelRegistry(store).register("abalone", model)
+    url, env = store_url_and_env(store)
+    go = tmp_path / "go"
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", SET_STATUS, url, str(go), f"p{index}"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(4)
+    ]
+    time.sleep(0.5)
+    go.touch()
+    for process in started:
+        _, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, stderr
+    descriptions = [
+        entry["description"] for entry in ModelRegistry(store).get("abalone", 1).status_history[1:]
+    ]
+    assert sorted(descriptions) == sorted(f"p{index}-{round_}" for index in range(4) for round_ in range(3))
+
+
+def test_a_status_change_retried_after_it_succeeded_is_recorded_once(s3_conn: str, s3_bucket: str):
+    store = S3ArtifactStore(s3_bucket, "reg", aws_conn_id=s3_conn)
+    model = save_value(store, {"weights": [4]})
+    registry = ModelRegistry(store)
+    registry.register("abalone", model)
+    retried = retry_the_first_successful_put(store, "PutObject", "00000001.json")
+    changed = registry.set_status("abalone", 1, "Approved", description="looks good")
+    assert retried
+    history = registry.get("abalone", 1).status_history
+    assert [entry["status"] for entry in history] == ["PendingManualApproval", "Approved"]
+    assert changed.approval_status == "Approved"
