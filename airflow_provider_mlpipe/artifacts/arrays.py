@@ -130,10 +130,12 @@ def save_pandas(store: ArtifactStore, frame: Any, metadata: dict[str, Any]) -> A
 def load_pandas(store: ArtifactStore, ref: ArtifactRef) -> Any:
     """The DataFrame of a parquet artifact, verified.
 
-    The parquet file is read one row group at a time into a table, which is converted as
-    ``pandas.read_parquet`` converts it (:mod:`.pandas_internal`), releasing each Arrow column once
-    converted. Meanwhile Arrow allocates from the system allocator, which returns a freed column's
-    memory at once, so converting the next column reuses it: the peak stays near one frame.
+    The parquet file is read one row group at a time into an Arrow table. Numeric columns are then
+    joined into one chunk each, one column at a time (the old chunks are freed at once), so that
+    their conversion to pandas is zero-copy; string columns stay Arrow-backed, also without a copy.
+    The table is converted as ``pandas.read_parquet`` converts it (:mod:`.pandas_internal`).
+    Meanwhile Arrow allocates from a pool that returns freed memory to the system at once: the peak
+    stays near one frame plus one column.
 
     :param store: the artifact store.
     :param ref: the artifact's reference.
@@ -143,28 +145,51 @@ def load_pandas(store: ArtifactStore, ref: ArtifactRef) -> Any:
 
     from airflow_provider_mlpipe.artifacts.pandas_internal import table_to_pandas
 
-    with store.blob_path(ref.digest) as path, _system_memory_pool(pyarrow):
-        source = parquet.ParquetFile(path, pre_buffer=False)
-        try:
-            batches = source.iter_batches(batch_size=ROWS_PER_BATCH, use_pandas_metadata=True)
-            table = pyarrow.Table.from_batches(batches, schema=source.schema_arrow)
-        finally:
-            source.close()
-        return table_to_pandas(table)
+    with store.blob_path(ref.digest) as path, _returning_memory_pool(pyarrow):
+        return table_to_pandas(_read_table(pyarrow, parquet, path))
 
 
 ROWS_PER_BATCH = 1024 * 1024
 
 
-@contextlib.contextmanager
-def _system_memory_pool(pyarrow: Any) -> Iterator[None]:
-    """Arrow's default memory pool is the system allocator inside the block (restored after).
+def _read_table(pyarrow: Any, parquet: Any, path: Any) -> Any:
+    """The parquet file as a table, each numeric column in one chunk (see :func:`load_pandas`).
 
-    Buffers remember their pool, so what is allocated here is freed correctly whatever the default
-    is later.
+    Only this function holds the table while its columns are joined, so each replaced column's
+    chunks are freed right away.
     """
+    import pyarrow.types as types
+
+    source = parquet.ParquetFile(path, pre_buffer=False)
+    try:
+        batches = source.iter_batches(batch_size=ROWS_PER_BATCH, use_pandas_metadata=True)
+        table = pyarrow.Table.from_batches(batches, schema=source.schema_arrow)
+    finally:
+        source.close()
+    for index, field in enumerate(table.schema):
+        kind = field.type
+        numeric = types.is_integer(kind) or types.is_floating(kind)
+        if table.column(index).num_chunks > 1 and (
+            numeric or types.is_timestamp(kind) or types.is_duration(kind)
+        ):
+            joined = pyarrow.chunked_array([table.column(index).combine_chunks()], type=kind)
+            table = table.set_column(index, field, joined)  # the old table, and its chunks, go
+    return table
+
+
+@contextlib.contextmanager
+def _returning_memory_pool(pyarrow: Any) -> Iterator[None]:
+    """Inside the block Arrow allocates from a pool that gives freed memory back to the system at
+    once: jemalloc with a decay of 0 where pyarrow has it, else the system allocator. The default
+    pool is restored afterwards; buffers remember their pool, so they are freed correctly later.
+    """
+    try:
+        pyarrow.jemalloc_set_decay_ms(0)  # first: it applies to the arenas created after it
+        pool = pyarrow.jemalloc_memory_pool()
+    except (NotImplementedError, AttributeError):
+        pool = pyarrow.system_memory_pool()
     previous = pyarrow.default_memory_pool()
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    pyarrow.set_memory_pool(pool)
     try:
         yield
     finally:

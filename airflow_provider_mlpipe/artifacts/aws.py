@@ -1,5 +1,7 @@
 """S3 clients from an Airflow AWS connection: credentials, endpoint and region come from Airflow.
 
+Used by the S3 artifact store and to stage ``s3://`` inputs (:func:`download_prefix`).
+
 The connection id is, in order: the one given (a pipeline's ``aws_conn_id``), ``[mlpipe]
 aws_conn_id``, else ``aws_default``. It is read through Airflow's public ``BaseHook.get_connection``
 (the Task SDK), so it comes from wherever Airflow keeps connections for that process: the API server
@@ -18,6 +20,7 @@ Nothing here is imported before a client is needed: the Amazon provider and boto
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import ArtifactError
@@ -91,3 +94,42 @@ def s3_client(aws_conn_id: str | None = None) -> S3Client:
     hook = AwsBaseHook(aws_conn_id=conn_id, client_type="s3")
     # Our retries, unless the connection's config_kwargs say otherwise (merge: the argument wins).
     return hook.get_client_type(config=retries.merge(hook.config))
+
+
+def download_prefix(url: str, destination: Path, *, aws_conn_id: str | None = None) -> int:
+    """Download the object ``url``, or every object under it, into the folder ``destination``.
+
+    Each file is streamed to disk. Keys are placed relative to the URL's prefix; a key that would
+    leave ``destination`` (``..``) is skipped.
+
+    :param url: ``s3://bucket/key-or-prefix``.
+    :param destination: an existing folder.
+    :param aws_conn_id: the Airflow connection, as for the store.
+    :returns: the number of files written.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    client = s3_client(aws_conn_id)
+    count = 0
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                relative = key[len(prefix) :].lstrip("/") or Path(key).name
+                if not relative or ".." in Path(relative).parts or key.endswith("/"):
+                    continue
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                body = client.get_object(Bucket=bucket, Key=key)["Body"]
+                try:
+                    with open(target, "wb") as output:
+                        for chunk in body.iter_chunks(8 * 1024 * 1024):
+                            output.write(chunk)
+                finally:
+                    body.close()
+                count += 1
+    except (ClientError, BotoCoreError) as error:
+        raise ArtifactError(f"cannot read input {url}: {error}") from error
+    return count

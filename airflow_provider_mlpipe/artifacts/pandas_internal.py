@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# Free each Arrow column as soon as it is converted, and keep columns in blocks of their own (no
-# consolidation copy): the peak is about one frame, not a table plus a frame.
-LOW_MEMORY = {"self_destruct": True, "split_blocks": True}
+# Columns in blocks of their own: no consolidation copy, and single-chunk numeric columns are
+# converted without a copy. (Not self_destruct: it frees buffers that pandas' Arrow-backed string
+# columns still use.)
+LOW_MEMORY = {"split_blocks": True}
 
 
 def table_to_pandas(table: Any) -> Any:
     """The DataFrame of an Arrow table read from parquet, as ``pandas.read_parquet`` makes it.
-
-    The table must not be used afterwards (its memory is released during the conversion).
 
     :param table: a ``pyarrow.Table`` with its pandas metadata.
     """

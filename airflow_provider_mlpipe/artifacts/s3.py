@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.artifacts.reference import check_digest
 from airflow_provider_mlpipe.artifacts.store import (
-    CHUNK_SIZE,
     KEY_SEGMENT,
     ArtifactNotFoundError,
     ArtifactStore,
@@ -399,44 +398,3 @@ class _SpooledS3BlobWriter(BlobWriter):
     def _discard(self) -> None:
         with contextlib.suppress(OSError):
             self._spool.close()
-
-
-def download_prefix(url: str, destination: Path, *, aws_conn_id: str | None = None) -> int:
-    """Download the object ``url``, or every object under it, into the folder ``destination``.
-
-    Each file is streamed to disk. Keys are placed relative to the URL's prefix; a key that would
-    leave ``destination`` (``..``) is skipped.
-
-    :param url: ``s3://bucket/key-or-prefix``.
-    :param destination: an existing folder.
-    :param aws_conn_id: the Airflow connection, as for the store.
-    :returns: the number of files written.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from airflow_provider_mlpipe.artifacts.aws import s3_client
-
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    client = s3_client(aws_conn_id)
-    count = 0
-    try:
-        paginator = client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                relative = key[len(prefix) :].lstrip("/") or Path(key).name
-                if not relative or ".." in Path(relative).parts or key.endswith("/"):
-                    continue
-                target = destination / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                try:
-                    with open(target, "wb") as output:
-                        for chunk in body.iter_chunks(CHUNK_SIZE):
-                            output.write(chunk)
-                finally:
-                    body.close()
-                count += 1
-    except (ClientError, BotoCoreError) as error:
-        raise ArtifactError(f"cannot read input {url}: {error}") from error
-    return count

@@ -230,7 +230,7 @@ def stage_location(
 
 
 def _stage_s3(url: str, destination: Path, aws_conn_id: str | None) -> None:
-    from airflow_provider_mlpipe.artifacts.s3 import download_prefix
+    from airflow_provider_mlpipe.artifacts.aws import download_prefix
 
     if not download_prefix(url, destination, aws_conn_id=aws_conn_id):
         raise StepExecutionError(f"input {url!r}: no object found under that prefix")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from airflow_provider_mlpipe.artifacts.aws import s3_client
-from airflow_provider_mlpipe.artifacts.s3 import S3ArtifactStore, download_prefix
+from airflow_provider_mlpipe.artifacts.aws import download_prefix, s3_client
+from airflow_provider_mlpipe.artifacts.s3 import S3ArtifactStore
 from airflow_provider_mlpipe.artifacts.serializers import load_value, save_value
 from airflow_provider_mlpipe.artifacts.store import DigestMismatchError, blob_key, store_from_url
 from airflow_provider_mlpipe.exceptions import ArtifactError
