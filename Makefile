@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/bench_factory.py
 	$(BIN)/python bench/bench_step_overhead.py
 	$(BIN)/python bench/bench_selective.py
+	$(BIN)/python bench/bench_data_passing.py
 
 clean:
 	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache

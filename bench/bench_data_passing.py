@@ -53,7 +53,11 @@ def _status_kib(field: str) -> int:
 
 
 def _reset_peak() -> None:
-    """Start a new RSS high-water mark (Linux: write 5 to clear_refs), after returning freed memory."""
+    """Start a new RSS high-water mark (Linux: write 5 to clear_refs), after returning freed memory
+    (of malloc and of Arrow's pool: what building the value left behind is not the store's)."""
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     Path("/proc/self/clear_refs").write_text("5")
 
@@ -121,7 +125,18 @@ def side(args: argparse.Namespace) -> None:
 
 
 def run_side(side_name: str, kind: str, store: str, ref: Path, args: argparse.Namespace, env: dict) -> dict:
-    command = [sys.executable, __file__, "--side", side_name, "--kind", kind, "--store", store, "--ref", str(ref)]
+    command = [
+        sys.executable,
+        __file__,
+        "--side",
+        side_name,
+        "--kind",
+        kind,
+        "--store",
+        store,
+        "--ref",
+        str(ref),
+    ]
     command += ["--mib", str(args.mib), "--rows", str(args.rows)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -130,13 +145,17 @@ def run_side(side_name: str, kind: str, store: str, ref: Path, args: argparse.Na
 
 
 # -- the floor ---------------------------------------------------------------------------------------
-def floor_seconds(folder: Path, size: int) -> tuple[float, float]:
-    """(dd with fsync, one hashlib SHA-256 pass) over ``size`` bytes in ``folder``."""
-    target = folder / "floor.bin"
+def floor_seconds(target: Path, size: int) -> tuple[float, float]:
+    """(dd with fsync, one hashlib SHA-256 pass) over ``size`` bytes written to ``target``.
+
+    The file is left in place until the store's own run is over: a file deleted just before would
+    hand its freed page cache to the store's writes, a head start the floor did not have.
+    """
     mib = -(-size // (1024 * 1024))
     started = time.perf_counter()
     subprocess.run(
-        ["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mib}", "conv=fsync", "status=none"], check=True
+        ["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mib}", "conv=fsync", "status=none"],
+        check=True,
     )
     dd = time.perf_counter() - started
     hasher = hashlib.sha256()
@@ -147,7 +166,6 @@ def floor_seconds(folder: Path, size: int) -> tuple[float, float]:
         while count := stream.readinto(buffer):
             hasher.update(view[:count])
     sha = time.perf_counter() - started
-    target.unlink()
     return dd, sha
 
 
@@ -161,7 +179,9 @@ def _load_s3_server() -> Any:
     return module
 
 
-def measure(store_name: str, store_url: str, kinds: list[str], args: argparse.Namespace, env: dict, work: Path) -> list:
+def measure(
+    store_name: str, store_url: str, kinds: list[str], args: argparse.Namespace, env: dict, work: Path
+) -> list:
     rows = []
     for kind in kinds:
         ref = work / f"{store_name}-{kind}.json"
@@ -173,8 +193,10 @@ def measure(store_name: str, store_url: str, kinds: list[str], args: argparse.Na
 
 def report(rows: list, floor: tuple[float, float], floor_bytes: int) -> None:
     dd, sha = floor
-    print(f"floor: dd conv=fsync {dd:.2f} s + sha256 {sha:.2f} s = {dd + sha:.2f} s for {floor_bytes / MB:.0f} MB "
-          f"({floor_bytes / MB / (dd + sha):.0f} MB/s)")
+    print(
+        f"floor: dd conv=fsync {dd:.2f} s + sha256 {sha:.2f} s = {dd + sha:.2f} s for {floor_bytes / MB:.0f} MB "
+        f"({floor_bytes / MB / (dd + sha):.0f} MB/s)"
+    )
     header = f"{'store':6} {'value':6} {'side':5} {'value MB':>9} {'blob MB':>8} {'seconds':>8} {'MB/s':>7} {'peak MB':>8} {'peak/value':>10}"
     print(header)
     for store_name, kind, write, read in rows:
@@ -187,8 +209,14 @@ def report(rows: list, floor: tuple[float, float], floor_bytes: int) -> None:
                 f"{used:10.2f}"
             )
         total = write["seconds"] + read["seconds"]
-        ratio = f", {(dd + sha) / total * write['blob_bytes'] / floor_bytes:.0%} of the floor's speed" if kind == "numpy" else ""
-        print(f"{store_name:6} {kind:6} write+read {total:.2f} s ({write['blob_bytes'] / MB / total:.0f} MB/s of blob){ratio}")
+        ratio = (
+            f", {(dd + sha) / total * write['blob_bytes'] / floor_bytes:.0%} of the floor's speed"
+            if kind == "numpy"
+            else ""
+        )
+        print(
+            f"{store_name:6} {kind:6} write+read {total:.2f} s ({write['blob_bytes'] / MB / total:.0f} MB/s of blob){ratio}"
+        )
 
 
 def main() -> None:
@@ -211,7 +239,11 @@ def main() -> None:
     env.update(AIRFLOW_HOME=str(work / "airflow-home"), AIRFLOW__CORE__LOAD_EXAMPLES="False")
     try:
         print(f"bench_data_passing: {args.mib} MiB numpy array, {args.rows:,}-row DataFrame; in {work}")
+        # The .npy blob's size: the array's bytes plus numpy's 128-byte header.
+        floor_bytes = args.mib * 1024 * 1024 + 128
+        floor = floor_seconds(work / "floor.bin", floor_bytes)
         rows = measure("local", str(work / "store"), ["numpy", "pandas"], args, env, work)
+        (work / "floor.bin").unlink()
         shutil.rmtree(work / "store", ignore_errors=True)
         if not args.no_s3:
             server = _load_s3_server()
@@ -230,17 +262,24 @@ def main() -> None:
                 }
                 bucket = "mlpipe-bench"
                 subprocess.run(
-                    [sys.executable, "-c", "import sys; from airflow_provider_mlpipe.artifacts.aws import s3_client; "
-                     "s3_client().create_bucket(Bucket=sys.argv[1])", bucket],
-                    env=s3_env, check=True, capture_output=True,
+                    [
+                        sys.executable,
+                        "-c",
+                        "import sys; from airflow_provider_mlpipe.artifacts.aws import s3_client; "
+                        "s3_client().create_bucket(Bucket=sys.argv[1])",
+                        bucket,
+                    ],
+                    env=s3_env,
+                    check=True,
+                    capture_output=True,
                 )
                 rows += measure("s3", f"s3://{bucket}/bench", ["numpy", "pandas"], args, s3_env, work)
-        numpy_blob = next(write["blob_bytes"] for _, kind, write, _ in rows if kind == "numpy")
-        floor = floor_seconds(work, numpy_blob)
-        report(rows, floor, numpy_blob)
-        print(f"(peak/value: the side's peak RSS above the interpreter's RSS before the value existed, "
-              f"over the value's size in memory; children's max RSS: "
-              f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB)")
+        report(rows, floor, floor_bytes)
+        print(
+            f"(peak/value: the side's peak RSS above the interpreter's RSS before the value existed, "
+            f"over the value's size in memory; children's max RSS: "
+            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
