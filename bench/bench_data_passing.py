@@ -26,7 +26,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -276,9 +275,9 @@ def main() -> None:
                 rows += measure("s3", f"s3://{bucket}/bench", ["numpy", "pandas"], args, s3_env, work)
         report(rows, floor, floor_bytes)
         print(
-            f"(peak/value: the side's peak RSS above the interpreter's RSS before the value existed, "
-            f"over the value's size in memory; children's max RSS: "
-            f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB)"
+            "(peak MB: the side's RSS high-water mark (VmHWM) during the store call; peak/value: that "
+            "peak above the interpreter's RSS before the value existed, over the value's size in "
+            "memory. s3: the test server is moto, serving one request at a time.)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
