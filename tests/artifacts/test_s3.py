@@ -283,3 +283,20 @@ def test_a_multipart_upload_that_fails_midway_is_aborted(iam_setup: dict, iam_se
     admin = S3ArtifactStore(bucket, "", aws_conn_id=iam_setup["admin"])
     assert unfinished_uploads(admin) == []
     assert admin.s3().list_objects_v2(Bucket=bucket, Prefix="revoked/").get("Contents", []) == []
+
+
+def test_a_spec_names_its_connection(s3_conn: str, s3_bucket: str):
+    from airflow_provider_mlpipe.settings import artifact_store_for
+    from airflow_provider_mlpipe.spec.loader import load_pipeline_text
+
+    spec = f"""
+name: with_conn
+artifact_store: s3://{s3_bucket}/spec
+aws_conn_id: {s3_conn}
+steps: [{{name: Stop, type: fail, error_message: stop}}]
+"""
+    pipeline = load_pipeline_text(spec, file="with_conn.pipeline.yaml")
+    assert pipeline.aws_conn_id == s3_conn
+    store = artifact_store_for(pipeline)
+    assert isinstance(store, S3ArtifactStore) and store.aws_conn_id == s3_conn
+    assert store.get_bytes(store.put_bytes(b"spec").digest) == b"spec"
