@@ -1,7 +1,8 @@
 """An S3-compatible server on 127.0.0.1 for the tests and the benchmark: moto, one request at a time.
 
 Run as a script: ``python s3_server.py`` prints ``READY <port>`` once it listens, then serves until
-it is terminated. Start it with :func:`start_s3_server`, which always stops it.
+it is terminated or its standard input closes (its parent ended). Start it with
+:func:`start_s3_server`, which always stops it.
 
 Why one request at a time: S3 makes a conditional write (``If-None-Match``, ``If-Match``) atomic with
 the write itself. moto checks the condition, then writes, without a lock between the two; served one
@@ -15,6 +16,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,8 @@ def main() -> None:
 
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=MotoRequestHandler)
+    # The parent holds our stdin open: when it ends, even killed or crashed, the server ends too.
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     print(f"READY {server.server_address[1]}", flush=True)
     server.serve_forever()
 
@@ -41,6 +45,7 @@ def start_s3_server(env: dict[str, str] | None = None) -> Iterator[str]:
     """
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve())],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
