@@ -397,6 +397,17 @@ def test_a_plain_trigger_with_a_refused_selection_fails_the_run_with_the_reason(
     assert planned["source_run_id"] not in (None, run["dag_run_id"])
 
 
+def test_a_plain_trigger_with_a_misspelt_parameter_is_refused_not_run(rest: Rest) -> None:
+    status, run = rest.call(
+        "POST", f"/api/v2/dags/{PIPELINE}/dagRuns", {"logical_date": None, "conf": {"MaxDepht": 3}}
+    )
+    assert status == 200, run
+    finished = rest.wait(run["dag_run_id"])
+    assert finished["state"] == "failed"
+    assert finished["note"].startswith("Run refused: unknown parameter(s) MaxDepht (did you mean MaxDepth?)")
+    assert all(ti["try_number"] == 0 for ti in rest.task_instances(run["dag_run_id"]).values())
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
