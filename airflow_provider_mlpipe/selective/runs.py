@@ -38,13 +38,25 @@ if TYPE_CHECKING:
 REFUSED_RUNS_SKIPPED = 20
 
 
+# Tasks the factory adds for the provider's own bookkeeping start with this; they are not steps.
+INTERNAL_TASK_PREFIX = "_"
+
+
+def is_internal_task(task_id: str) -> bool:
+    """Whether ``task_id`` is one of the provider's internal tasks (never shown or selected as a step)."""
+    return task_id.startswith(INTERNAL_TASK_PREFIX)
+
+
 def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
     """The steps of a DAG built by the factory, from the ``mlpipe_step`` field of its tasks.
 
     Works on the DAG a DAG file defines and on the serialized DAG the api-server and scheduler hold.
+    Internal tasks (see :func:`is_internal_task`) are left out, also from the steps' upstream sets.
     """
     infos = {}
     for task in dag.tasks:
+        if is_internal_task(task.task_id):
+            continue
         manifest = getattr(task, "mlpipe_step", None)
         if not isinstance(manifest, Mapping) or "digest" not in manifest:
             raise SelectiveExecutionError(
@@ -54,7 +66,7 @@ def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
             name=task.task_id,
             kind=str(manifest.get("kind", "")),
             digest=str(manifest["digest"]),
-            upstream=frozenset(task.upstream_task_ids),
+            upstream=frozenset(name for name in task.upstream_task_ids if not is_internal_task(name)),
             if_steps=tuple(manifest.get("if_steps") or ()),
             else_steps=tuple(manifest.get("else_steps") or ()),
         )
