@@ -110,7 +110,9 @@ def run_graph(dag: Any, run: DagRun, *, session: Session) -> dict[str, Any]:
         ti.task_id: ti
         for ti in session.scalars(
             select(TaskInstance).where(
-                TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id, TaskInstance.map_index == -1
+                TaskInstance.dag_id == run.dag_id,
+                TaskInstance.run_id == run.run_id,
+                TaskInstance.map_index == -1,
             )
         )
     }

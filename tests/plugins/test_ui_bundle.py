@@ -22,7 +22,11 @@ def client() -> TestClient:
 
 
 def bundle_text() -> str:
-    return resources.files("airflow_provider_mlpipe.plugins").joinpath("ui", "dist", "selective-run.js").read_text()
+    return (
+        resources.files("airflow_provider_mlpipe.plugins")
+        .joinpath("ui", "dist", "selective-run.js")
+        .read_text()
+    )
 
 
 def test_the_built_bundle_is_package_data_shaped_as_the_airflow_ui_loads_it():

@@ -20,8 +20,8 @@ mkdirSync(input.artifacts, { recursive: true });
 const viewPath = (dagId, runId) =>
   `/dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}/plugin/mlpipe-selective-run`;
 
-// The all-admins auth manager of the test servers hands out a token; the UI reads it from the
-// "_token" cookie, as after a login.
+// The token a login would put in the UI's "_token" cookie; the test servers' all-admins auth
+// manager hands it out without credentials (and signs every request in as the admin anyway).
 const token = (await (await fetch(`${input.url}/auth/token`)).json()).access_token;
 
 const api = async (path) => {
