@@ -42,24 +42,24 @@ const Body = ({ dagId, runId }: { readonly dagId: string; readonly runId: string
         />
       );
     default:
-      return <SelectiveRunForm dagId={dagId} graph={load.graph} key={`${dagId} ${runId}`} />;
+      return (
+        <>
+          <Text color="fg.muted" fontSize="sm">
+            Run chosen steps of <Code>{dagId}</Code> again. Every unselected step upstream of them is taken from run{" "}
+            <RunLink dagId={dagId} runId={runId} />: recorded as done with its outputs, without starting.
+          </Text>
+          <SelectiveRunForm dagId={dagId} graph={load.graph} key={`${dagId} ${runId}`} />
+        </>
+      );
   }
 };
 
 const SelectiveRunView = ({ dagId, runId }: SelectiveRunViewProps) => (
   <Box data-testid="mlpipe-selective-run" height="100%" overflowY="auto" p={4}>
     <Stack gap={4} maxWidth="1400px">
-      <Box>
-        <Heading as="h2" size="lg">
-          Selective run
-        </Heading>
-        {dagId && runId ? (
-          <Text color="fg.muted" fontSize="sm">
-            Run chosen steps of <Code>{dagId}</Code> again. Every unselected step upstream of them is taken from run{" "}
-            <RunLink dagId={dagId} runId={runId} />: recorded as done with its outputs, without starting.
-          </Text>
-        ) : undefined}
-      </Box>
+      <Heading as="h2" size="lg">
+        Selective run
+      </Heading>
       {dagId && runId ? (
         <Body dagId={dagId} runId={runId} />
       ) : (
