@@ -46,8 +46,8 @@ clean:
 ui:
 	cd $(UI) && npm ci --no-audit --no-fund && npm run build
 
-# The view's unit tests, and a check that the committed bundle is what its sources build.
+# The view's formatting, types and unit tests, and a check that the committed bundle is what its sources build.
 ui-test: ui
-	cd $(UI) && npm test
+	cd $(UI) && npm run lint && npm test
 	@git diff --quiet -- $(UI)/dist || { git diff --stat -- $(UI)/dist; \
 		echo "$(UI)/dist differs from a fresh build of its sources: commit the rebuilt bundle"; exit 1; }

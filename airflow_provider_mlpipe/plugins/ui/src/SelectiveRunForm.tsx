@@ -21,7 +21,10 @@ export const SelectiveRunForm = ({ dagId, graph }: Props) => {
   const [includeBetween, setIncludeBetween] = useState(false);
   const [inputs, setInputs] = useState<Record<string, FieldInput>>(() =>
     Object.fromEntries(
-      Object.entries(graph.params).map(([name, spec]) => [name, inputFor(fieldKind(spec.schema), spec.schema, initialValue(spec))]),
+      Object.entries(graph.params).map(([name, spec]) => [
+        name,
+        inputFor(fieldKind(spec.schema), spec.schema, initialValue(spec)),
+      ]),
     ),
   );
   const [busy, setBusy] = useState<"preview" | "start" | undefined>();
@@ -88,7 +91,9 @@ export const SelectiveRunForm = ({ dagId, graph }: Props) => {
       const answer = await postSelectiveRun(dagId, {
         dry_run: dryRun,
         include_between: includeBetween,
-        parameters: Object.fromEntries(fields.filter((field) => field.changed).map((field) => [field.name, field.parsed.value])),
+        parameters: Object.fromEntries(
+          fields.filter((field) => field.changed).map((field) => [field.name, field.parsed.value]),
+        ),
         selected_steps: graph.steps.map((step) => step.name).filter((name) => selected.has(name)),
         source_run_id: runId,
       });
@@ -108,7 +113,13 @@ export const SelectiveRunForm = ({ dagId, graph }: Props) => {
   return (
     <Stack gap={5}>
       <Box>
-        <PipelineGraph dagId={dagId} edges={graph.edges} onToggle={toggle} selected={selected} steps={graph.steps} />
+        <PipelineGraph
+          dagId={dagId}
+          edges={graph.edges}
+          onToggle={toggle}
+          selected={selected}
+          steps={graph.steps}
+        />
         <Box mt={2}>
           <GraphLegend />
         </Box>
@@ -117,16 +128,29 @@ export const SelectiveRunForm = ({ dagId, graph }: Props) => {
         <Text data-testid="selection" fontSize="sm">
           {selected.size === 0
             ? "No step selected."
-            : `Selected: ${graph.steps.filter((step) => selected.has(step.name)).map((step) => step.name).join(", ")}`}
+            : `Selected: ${graph.steps
+                .filter((step) => selected.has(step.name))
+                .map((step) => step.name)
+                .join(", ")}`}
         </Text>
         {selected.size > 0 ? (
-          <Button onClick={() => { setSelected(new Set()); edited(); }} size="xs" variant="ghost">
+          <Button
+            onClick={() => {
+              setSelected(new Set());
+              edited();
+            }}
+            size="xs"
+            variant="ghost"
+          >
             Clear selection
           </Button>
         ) : undefined}
         <Checkbox.Root
           checked={includeBetween}
-          onCheckedChange={(details) => { setIncludeBetween(details.checked === true); edited(); }}
+          onCheckedChange={(details) => {
+            setIncludeBetween(details.checked === true);
+            edited();
+          }}
           size="sm"
         >
           <Checkbox.HiddenInput />
@@ -182,13 +206,20 @@ export const SelectiveRunForm = ({ dagId, graph }: Props) => {
           <Alert.Content>
             <Alert.Title>Selective run started</Alert.Title>
             <Alert.Description>
-              Open it: <RunLink dagId={dagId} runId={outcome.runId} testId="new-run-link" />. Change the selection or
-              a parameter to start another.
+              Open it: <RunLink dagId={dagId} runId={outcome.runId} testId="new-run-link" />. Change the
+              selection or a parameter to start another.
             </Alert.Description>
           </Alert.Content>
         </Alert.Root>
       ) : undefined}
-      {plan ? <PlanPreview dagId={dagId} order={graph.steps.map((step) => step.name)} params={graph.params} plan={plan} /> : undefined}
+      {plan ? (
+        <PlanPreview
+          dagId={dagId}
+          order={graph.steps.map((step) => step.name)}
+          params={graph.params}
+          plan={plan}
+        />
+      ) : undefined}
     </Stack>
   );
 };

@@ -81,5 +81,7 @@ const callApi = async <T>(method: "GET" | "POST", path: string, body?: unknown):
 export const fetchRunGraph = (dagId: string, runId: string): Promise<NotAPipeline | PipelineGraph> =>
   callApi("GET", `${pipelinePath(dagId)}/runs/${encodeURIComponent(runId)}/graph`);
 
-export const postSelectiveRun = (dagId: string, request: SelectiveRunRequest): Promise<SelectivePlanResponse> =>
-  callApi("POST", `${pipelinePath(dagId)}/selectiveRuns`, request);
+export const postSelectiveRun = (
+  dagId: string,
+  request: SelectiveRunRequest,
+): Promise<SelectivePlanResponse> => callApi("POST", `${pipelinePath(dagId)}/selectiveRuns`, request);

@@ -40,7 +40,9 @@ describe("layoutGraph", () => {
   });
 
   it("routes an edge that skips columns around the steps between, not behind them", () => {
-    const edge = layout.edges.find((candidate) => candidate.from === "Preprocess" && candidate.to === "Evaluate");
+    const edge = layout.edges.find(
+      (candidate) => candidate.from === "Preprocess" && candidate.to === "Evaluate",
+    );
     expect(edge).toBeDefined();
     const [, ...inner] = edge?.points.slice(0, -1) ?? [];
     expect(inner.length).toBeGreaterThan(0);
@@ -63,13 +65,20 @@ describe("layoutGraph", () => {
 
   it("copes with no steps and with a step alone", () => {
     expect(layoutGraph([]).nodes).toEqual([]);
-    expect(layoutGraph([{ name: "Only", upstream: ["Missing"] }]).nodes).toEqual([{ name: "Only", x: 0, y: 0 }]);
+    expect(layoutGraph([{ name: "Only", upstream: ["Missing"] }]).nodes).toEqual([
+      { name: "Only", x: 0, y: 0 },
+    ]);
   });
 });
 
 describe("curvedPath", () => {
   it("joins the points with horizontal S-curves", () => {
-    expect(curvedPath([[0, 0], [10, 20]])).toBe("M 0 0 C 5 0, 5 20, 10 20");
+    expect(
+      curvedPath([
+        [0, 0],
+        [10, 20],
+      ]),
+    ).toBe("M 0 0 C 5 0, 5 20, 10 20");
     expect(curvedPath([])).toBe("");
   });
 });

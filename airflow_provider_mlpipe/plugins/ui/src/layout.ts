@@ -50,7 +50,9 @@ export const layoutGraph = (steps: Array<LayoutInput>): Layout => {
   const column = columnsOf(steps);
   const columnCount = Math.max(0, ...column.values()) + 1;
   const columns: Array<Array<Slot>> = Array.from({ length: columnCount }, () => []);
-  steps.forEach((step) => columns[column.get(step.name) ?? 0].push({ height: NODE_HEIGHT, key: step.name, node: step.name }));
+  steps.forEach((step) =>
+    columns[column.get(step.name) ?? 0].push({ height: NODE_HEIGHT, key: step.name, node: step.name }),
+  );
 
   // Each edge as a chain of slot keys, one per column from its start to its end.
   const chains: Array<{ from: string; to: string; keys: Array<string> }> = [];
@@ -78,15 +80,23 @@ export const layoutGraph = (steps: Array<LayoutInput>): Layout => {
 
   // Order each column by the mean position of its neighbours, sweeping right then left.
   const position = new Map<string, number>();
-  const remember = () => columns.forEach((slots) => slots.forEach((slot, index) => position.set(slot.key, index)));
+  const remember = () =>
+    columns.forEach((slots) => slots.forEach((slot, index) => position.set(slot.key, index)));
   remember();
   for (let sweep = 0; sweep < ORDERING_SWEEPS; sweep += 1) {
     const order = sweep % 2 === 0 ? columns.slice(1) : columns.slice(0, -1).reverse();
     for (const slots of order) {
       const weight = new Map(
-        slots.map((slot) => [slot.key, mean([...(links.get(slot.key) ?? [])].map((key) => position.get(key) ?? 0))]),
+        slots.map((slot) => [
+          slot.key,
+          mean([...(links.get(slot.key) ?? [])].map((key) => position.get(key) ?? 0)),
+        ]),
       );
-      slots.sort((left, right) => (weight.get(left.key) ?? position.get(left.key) ?? 0) - (weight.get(right.key) ?? position.get(right.key) ?? 0));
+      slots.sort(
+        (left, right) =>
+          (weight.get(left.key) ?? position.get(left.key) ?? 0) -
+          (weight.get(right.key) ?? position.get(right.key) ?? 0),
+      );
       slots.forEach((slot, index) => position.set(slot.key, index));
     }
   }
@@ -117,11 +127,21 @@ export const layoutGraph = (steps: Array<LayoutInput>): Layout => {
       if (index === 0) {
         return [[x + NODE_WIDTH, y]];
       }
-      return index === keys.length - 1 ? [[x, y]] : [[x, y], [x + NODE_WIDTH, y]];
+      return index === keys.length - 1
+        ? [[x, y]]
+        : [
+            [x, y],
+            [x + NODE_WIDTH, y],
+          ];
     }),
     to,
   }));
-  return { edges, height, nodes, width: Math.max(NODE_WIDTH, columnCount * (NODE_WIDTH + COLUMN_GAP) - COLUMN_GAP) };
+  return {
+    edges,
+    height,
+    nodes,
+    width: Math.max(NODE_WIDTH, columnCount * (NODE_WIDTH + COLUMN_GAP) - COLUMN_GAP),
+  };
 };
 
 /** An SVG path through the points, as horizontal S-curves (each point is entered and left level). */

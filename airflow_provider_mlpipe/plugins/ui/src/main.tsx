@@ -16,7 +16,15 @@ export type SelectiveRunViewProps = {
   readonly mapIndex?: string;
 };
 
-const Message = ({ status, title, text }: { readonly status: "error" | "info"; readonly title: string; readonly text: string }) => (
+const Message = ({
+  status,
+  title,
+  text,
+}: {
+  readonly status: "error" | "info";
+  readonly title: string;
+  readonly text: string;
+}) => (
   <Alert.Root data-testid={status === "error" ? "load-error" : "not-pipeline"} status={status}>
     <Alert.Indicator />
     <Alert.Content>
@@ -45,8 +53,9 @@ const Body = ({ dagId, runId }: { readonly dagId: string; readonly runId: string
       return (
         <>
           <Text color="fg.muted" fontSize="sm">
-            Run chosen steps of <Code>{dagId}</Code> again. Every unselected step upstream of them is taken from run{" "}
-            <RunLink dagId={dagId} runId={runId} />: recorded as done with its outputs, without starting.
+            Run chosen steps of <Code>{dagId}</Code> again. Every unselected step upstream of them is taken
+            from run <RunLink dagId={dagId} runId={runId} />: recorded as done with its outputs, without
+            starting.
           </Text>
           <SelectiveRunForm dagId={dagId} graph={load.graph} key={`${dagId} ${runId}`} />
         </>

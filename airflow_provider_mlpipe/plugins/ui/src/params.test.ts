@@ -37,9 +37,13 @@ describe("integer and number fields", () => {
     expect(parseInput("integer", { type: ["integer", "null"] }, "")).toEqual({ value: null });
   });
   it("refuse what is not a number instead of sending null or NaN", () => {
-    expect(parseInput("integer", { type: "integer" }, "abc")).toEqual({ error: '"abc" is not a whole number' });
+    expect(parseInput("integer", { type: "integer" }, "abc")).toEqual({
+      error: '"abc" is not a whole number',
+    });
     expect(parseInput("number", { type: "number" }, "1.2.3")).toEqual({ error: '"1.2.3" is not a number' });
-    expect(parseInput("integer", { type: "integer" }, "2.5")).toEqual({ error: '"2.5" is not a whole number' });
+    expect(parseInput("integer", { type: "integer" }, "2.5")).toEqual({
+      error: '"2.5" is not a whole number',
+    });
     expect(parseInput("number", { type: "number" }, "Infinity").error).toBeDefined();
     expect(parseInput("integer", { type: "integer" }, "0x10").error).toBeDefined();
   });
@@ -50,8 +54,12 @@ describe("integer and number fields", () => {
     expect(parseInput("number", { type: "number" }, ".5")).toEqual({ value: 0.5 });
   });
   it("check the schema's bounds", () => {
-    expect(parseInput("integer", { minimum: 1, type: "integer" }, "0")).toEqual({ error: "Must be at least 1" });
-    expect(parseInput("number", { exclusiveMaximum: 1, type: "number" }, "1")).toEqual({ error: "Must be less than 1" });
+    expect(parseInput("integer", { minimum: 1, type: "integer" }, "0")).toEqual({
+      error: "Must be at least 1",
+    });
+    expect(parseInput("number", { exclusiveMaximum: 1, type: "number" }, "1")).toEqual({
+      error: "Must be less than 1",
+    });
   });
 });
 
@@ -70,7 +78,9 @@ describe("other fields", () => {
   it("strings follow their length and pattern", () => {
     expect(parseInput("string", { type: "string" }, "")).toEqual({ value: "" });
     expect(parseInput("string", { minLength: 1, type: "string" }, "")).toEqual({ error: "Enter a value" });
-    expect(parseInput("string", { pattern: "^[a-z]+$", type: "string" }, "A1").error).toBe("Must match ^[a-z]+$");
+    expect(parseInput("string", { pattern: "^[a-z]+$", type: "string" }, "A1").error).toBe(
+      "Must match ^[a-z]+$",
+    );
   });
   it("anything else is JSON", () => {
     expect(parseInput("json", { type: "object" }, '{"a": 1}')).toEqual({ value: { a: 1 } });
@@ -81,7 +91,9 @@ describe("other fields", () => {
 describe("initial values", () => {
   it("are the run's value when it had one, else the default", () => {
     expect(initialValue(spec({ type: "integer" }, { default: 5 }))).toBe(5);
-    expect(initialValue(spec({ type: "integer" }, { default: 5, has_run_value: true, run_value: 8 }))).toBe(8);
+    expect(initialValue(spec({ type: "integer" }, { default: 5, has_run_value: true, run_value: 8 }))).toBe(
+      8,
+    );
     expect(inputFor("number", { type: "number" }, 2)).toBe("2");
     expect(inputFor("integer", { type: "integer" }, null)).toBe("");
   });

@@ -34,7 +34,8 @@ export const fieldKind = (schema: JsonSchema): FieldKind => {
 };
 
 /** The value a field starts with: the run's value if it had one, else the default. */
-export const initialValue = (spec: ParamSpec): unknown => (spec.has_run_value ? spec.run_value : spec.default);
+export const initialValue = (spec: ParamSpec): unknown =>
+  spec.has_run_value ? spec.run_value : spec.default;
 
 /** The input a field starts with, for a value (see {@link FieldInput}). */
 export const inputFor = (kind: FieldKind, schema: JsonSchema, value: unknown): FieldInput => {
@@ -42,7 +43,9 @@ export const inputFor = (kind: FieldKind, schema: JsonSchema, value: unknown): F
     case "boolean":
       return value === true;
     case "enum": {
-      const index = (schema.enum ?? []).findIndex((choice) => JSON.stringify(choice) === JSON.stringify(value));
+      const index = (schema.enum ?? []).findIndex(
+        (choice) => JSON.stringify(choice) === JSON.stringify(value),
+      );
       return index < 0 ? "" : String(index);
     }
     case "json":
@@ -74,7 +77,9 @@ const checkRange = (schema: JsonSchema, value: number): string | undefined => {
 const parseNumber = (kind: "integer" | "number", schema: JsonSchema, text: string): Parsed => {
   const trimmed = text.trim();
   if (trimmed === "") {
-    return allowsNull(schema) ? { value: null } : { error: `Enter ${kind === "integer" ? "a whole number" : "a number"}` };
+    return allowsNull(schema)
+      ? { value: null }
+      : { error: `Enter ${kind === "integer" ? "a whole number" : "a number"}` };
   }
   const pattern = kind === "integer" ? INTEGER : NUMBER;
   const value = Number(trimmed);
@@ -130,7 +135,8 @@ export const parseInput = (kind: FieldKind, schema: JsonSchema, input: FieldInpu
   }
 };
 
-export const sameValue = (left: unknown, right: unknown): boolean => JSON.stringify(left) === JSON.stringify(right);
+export const sameValue = (left: unknown, right: unknown): boolean =>
+  JSON.stringify(left) === JSON.stringify(right);
 
 /** How an enum choice or a value is shown. */
 export const showValue = (value: unknown): string =>

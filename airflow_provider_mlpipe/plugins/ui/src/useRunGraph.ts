@@ -26,7 +26,11 @@ export const useRunGraph = (dagId: string, runId: string): GraphLoad => {
           if (!current) {
             return;
           }
-          setLoad(answer.pipeline ? { graph: answer, status: "ready" } : { reason: answer.reason, status: "not_pipeline" });
+          setLoad(
+            answer.pipeline
+              ? { graph: answer, status: "ready" }
+              : { reason: answer.reason, status: "not_pipeline" },
+          );
           if (answer.pipeline && !answer.run.finished) {
             timer = setTimeout(fetchOnce, REFRESH_MS);
           }

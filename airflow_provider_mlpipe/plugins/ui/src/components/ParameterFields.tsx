@@ -14,12 +14,21 @@ export type FieldState = {
   readonly changed: boolean;
 };
 
-type Props = { readonly fields: Array<FieldState>; readonly onChange: (name: string, input: FieldInput) => void };
+type Props = {
+  readonly fields: Array<FieldState>;
+  readonly onChange: (name: string, input: FieldInput) => void;
+};
 
 const typeLabel = (field: FieldState): string =>
   field.kind === "enum" ? "choice" : field.kind === "json" ? "JSON" : field.kind;
 
-const Control = ({ field, onChange }: { readonly field: FieldState; readonly onChange: Props["onChange"] }) => {
+const Control = ({
+  field,
+  onChange,
+}: {
+  readonly field: FieldState;
+  readonly onChange: Props["onChange"];
+}) => {
   const id = `mlpipe-param-${field.name}`;
   switch (field.kind) {
     case "boolean":
@@ -101,7 +110,8 @@ export const ParameterFields = ({ fields, onChange }: Props) => {
             <Field.HelperText>
               {field.spec.description ?? ""}
               {field.spec.description ? " · " : ""}
-              {field.spec.has_run_value ? "value in this run" : "default"}: {showValue(field.spec.has_run_value ? field.spec.run_value : field.spec.default)}
+              {field.spec.has_run_value ? "value in this run" : "default"}:{" "}
+              {showValue(field.spec.has_run_value ? field.spec.run_value : field.spec.default)}
             </Field.HelperText>
           ) : (
             <Field.ErrorText data-testid={`param-error-${field.name}`}>{field.parsed.error}</Field.ErrorText>

@@ -18,12 +18,20 @@ type Props = {
 
 export const PipelineGraph = ({ dagId, edges, onToggle, selected, steps }: Props) => {
   const layout = useMemo(() => layoutGraph(steps), [steps]);
-  const labels = useMemo(() => new Map(edges.map((edge) => [`${edge.from}->${edge.to}`, edge.label])), [edges]);
+  const labels = useMemo(
+    () => new Map(edges.map((edge) => [`${edge.from}->${edge.to}`, edge.label])),
+    [edges],
+  );
   const byName = useMemo(() => new Map(steps.map((step) => [step.name, step])), [steps]);
 
   return (
     <Box borderColor="border" borderRadius="md" borderWidth="1px" overflowX="auto" p={`${MARGIN}px`}>
-      <Box height={`${layout.height}px`} minWidth={`${layout.width}px`} position="relative" width={`${layout.width}px`}>
+      <Box
+        height={`${layout.height}px`}
+        minWidth={`${layout.width}px`}
+        position="relative"
+        width={`${layout.width}px`}
+      >
         <svg
           aria-hidden="true"
           height={layout.height}
@@ -86,9 +94,25 @@ export const PipelineGraph = ({ dagId, edges, onToggle, selected, steps }: Props
   );
 };
 
-const LegendItem = ({ borderStyle, label, bg }: { readonly borderStyle: string; readonly label: string; readonly bg: string }) => (
+const LegendItem = ({
+  borderStyle,
+  label,
+  bg,
+}: {
+  readonly borderStyle: string;
+  readonly label: string;
+  readonly bg: string;
+}) => (
   <HStack gap={1.5}>
-    <Box bg={bg} borderColor="fg.muted" borderRadius="sm" borderStyle={borderStyle} borderWidth="2px" height="14px" width="22px" />
+    <Box
+      bg={bg}
+      borderColor="fg.muted"
+      borderRadius="sm"
+      borderStyle={borderStyle}
+      borderWidth="2px"
+      height="14px"
+      width="22px"
+    />
     <Text color="fg.muted" fontSize="xs">
       {label}
     </Text>
@@ -101,7 +125,12 @@ export const GraphLegend = () => (
     <LegendItem bg="bg.subtle" borderStyle="dashed" label="reused from an earlier run (never started)" />
     <LegendItem bg="bg.muted" borderStyle="dotted" label="skipped / did not run" />
     <HStack gap={1.5}>
-      <Box borderRadius="sm" boxShadow="0 0 0 3px var(--chakra-colors-blue-solid)" height="14px" width="22px" />
+      <Box
+        borderRadius="sm"
+        boxShadow="0 0 0 3px var(--chakra-colors-blue-solid)"
+        height="14px"
+        width="22px"
+      />
       <Text color="fg.muted" fontSize="xs">
         selected to run again
       </Text>

@@ -13,7 +13,15 @@ type Props = {
   readonly plan: SelectivePlanResponse;
 };
 
-const StepFate = ({ dagId, name, plan }: { readonly dagId: string; readonly name: string; readonly plan: SelectivePlanResponse }) => {
+const StepFate = ({
+  dagId,
+  name,
+  plan,
+}: {
+  readonly dagId: string;
+  readonly name: string;
+  readonly plan: SelectivePlanResponse;
+}) => {
   if (plan.selected_steps.includes(name)) {
     return (
       <Badge colorPalette="running" variant="solid">
@@ -85,7 +93,9 @@ export const PlanPreview = ({ dagId, order, params, plan }: Props) => (
               {name}
             </Table.Cell>
             <Table.Cell fontFamily="mono">
-              {name in plan.parameters ? showValue(plan.parameters[name]) : `${showValue(spec.default)} (default)`}
+              {name in plan.parameters
+                ? showValue(plan.parameters[name])
+                : `${showValue(spec.default)} (default)`}
             </Table.Cell>
           </Table.Row>
         ))}

@@ -9,7 +9,14 @@ import type { GraphStep } from "../types";
 import { NODE_HEIGHT, NODE_WIDTH } from "../layout";
 import { RunLink } from "./RunLink";
 
-type Look = { badge: string; badgePalette: string; border: string; borderStyle: string; bg: string; muted: boolean };
+type Look = {
+  badge: string;
+  badgePalette: string;
+  border: string;
+  borderStyle: string;
+  bg: string;
+  muted: boolean;
+};
 
 export const FATE_LABELS: Record<GraphStep["fate"], string> = {
   not_run: "did not run",
@@ -23,15 +30,50 @@ const lookOf = (step: GraphStep): Look => {
   const palette = step.state ?? "none";
   switch (step.fate) {
     case "ran":
-      return { badge: palette, badgePalette: palette, bg: "bg.panel", border: `${palette}.solid`, borderStyle: "solid", muted: false };
+      return {
+        badge: palette,
+        badgePalette: palette,
+        bg: "bg.panel",
+        border: `${palette}.solid`,
+        borderStyle: "solid",
+        muted: false,
+      };
     case "reused":
-      return { badge: "reused", badgePalette: "info", bg: "bg.subtle", border: "success.solid", borderStyle: "dashed", muted: false };
+      return {
+        badge: "reused",
+        badgePalette: "info",
+        bg: "bg.subtle",
+        border: "success.solid",
+        borderStyle: "dashed",
+        muted: false,
+      };
     case "reused_skipped":
-      return { badge: "reused · skipped", badgePalette: "skipped", bg: "bg.muted", border: "skipped.solid", borderStyle: "dashed", muted: true };
+      return {
+        badge: "reused · skipped",
+        badgePalette: "skipped",
+        bg: "bg.muted",
+        border: "skipped.solid",
+        borderStyle: "dashed",
+        muted: true,
+      };
     case "not_run":
-      return { badge: palette === "skipped" ? "not run" : palette, badgePalette: palette, bg: "bg.muted", border: "border.emphasized", borderStyle: "dotted", muted: true };
+      return {
+        badge: palette === "skipped" ? "not run" : palette,
+        badgePalette: palette,
+        bg: "bg.muted",
+        border: "border.emphasized",
+        borderStyle: "dotted",
+        muted: true,
+      };
     default:
-      return { badge: step.state ?? "no status", badgePalette: palette, bg: "bg.panel", border: "border.emphasized", borderStyle: "solid", muted: true };
+      return {
+        badge: step.state ?? "no status",
+        badgePalette: palette,
+        bg: "bg.panel",
+        border: "border.emphasized",
+        borderStyle: "solid",
+        muted: true,
+      };
   }
 };
 
@@ -57,7 +99,9 @@ type Props = {
 export const StepCard = ({ dagId, onToggle, selected, step, x, y }: Props) => {
   const look = lookOf(step);
   const footer = footerText(step);
-  const details = [step.kind, step.try_number ? `try ${step.try_number}` : undefined].filter(Boolean).join(" · ");
+  const details = [step.kind, step.try_number ? `try ${step.try_number}` : undefined]
+    .filter(Boolean)
+    .join(" · ");
 
   return (
     <Box
@@ -107,12 +151,23 @@ export const StepCard = ({ dagId, onToggle, selected, step, x, y }: Props) => {
         >
           {selected ? "✓" : ""}
         </Box>
-        <Text color={look.muted ? "fg.muted" : "fg"} flex={1} fontWeight="semibold" title={step.name} truncate>
+        <Text
+          color={look.muted ? "fg.muted" : "fg"}
+          flex={1}
+          fontWeight="semibold"
+          title={step.name}
+          truncate
+        >
           {step.name}
         </Text>
       </HStack>
       <HStack gap={1.5} mt={0.5} pointerEvents="none">
-        <Badge colorPalette={look.badgePalette} flexShrink={0} size="sm" variant={step.fate === "ran" ? "solid" : "subtle"}>
+        <Badge
+          colorPalette={look.badgePalette}
+          flexShrink={0}
+          size="sm"
+          variant={step.fate === "ran" ? "solid" : "subtle"}
+        >
           {look.badge}
         </Badge>
         <Text color="fg.muted" fontSize="xs" truncate>
@@ -121,9 +176,7 @@ export const StepCard = ({ dagId, onToggle, selected, step, x, y }: Props) => {
       </HStack>
       {step.fate === "reused" || step.fate === "reused_skipped" ? (
         <HStack color="fg.muted" fontSize="xs" gap={1} pointerEvents="none" position="relative" zIndex={1}>
-          <Text flexShrink={0}>
-            from run
-          </Text>
+          <Text flexShrink={0}>from run</Text>
           {step.source_run_id ? (
             <RunLink dagId={dagId} runId={step.source_run_id} testId={`source-${step.name}`} truncate />
           ) : (
