@@ -3,10 +3,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 # The example runs on the embedded default: SQLite in .airflow-home, artifacts in a local folder.
+# The "Selective run" view: its front-end sources and the browser test's driver (npm packages).
+UI := airflow_provider_mlpipe/plugins/ui
+BROWSER_TEST := tests/integration/browser
 EXAMPLE_ENV := AIRFLOW_HOME=$(CURDIR)/.airflow-home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__MLPIPE__ARTIFACT_STORE=$(CURDIR)/.airflow-home/mlpipe/artifacts
 
-.PHONY: setup example test lint bench clean
+.PHONY: setup example test lint bench clean ui ui-test
 
 setup: $(VENV)/.installed
 
@@ -38,3 +41,13 @@ bench: setup
 
 clean:
 	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache
+
+# Rebuild the view's bundle from its sources (the built bundle is committed: installing needs no Node).
+ui:
+	cd $(UI) && npm ci --no-audit --no-fund && npm run build
+
+# The view's formatting, types and unit tests, and a check that the committed bundle is what its sources build.
+ui-test: ui
+	cd $(UI) && npm run lint && npm test
+	@git diff --quiet -- $(UI)/dist || { git diff --stat -- $(UI)/dist; \
+		echo "$(UI)/dist differs from a fresh build of its sources: commit the rebuilt bundle"; exit 1; }
