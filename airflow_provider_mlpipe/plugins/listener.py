@@ -1,5 +1,5 @@
-"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf, and
-fail a selective run whose selected step failed.
+"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf, fail a
+selective run whose selected step failed, and note on each failed step's task instance why it failed.
 
 ``airflow dags trigger --conf '{"selective_execution": {...}}'`` (or the REST API's plain trigger)
 creates a queued run with every task still to do. When the scheduler starts that run, before it
@@ -48,6 +48,30 @@ def on_dag_run_success(dag_run: Any, msg: str) -> None:
     session = object_session(dag_run)
     if session is not None and fail_if_a_selected_step_failed(dag_run, session=session):
         log.warning("mlpipe: selective run %s marked failed: a selected step failed", dag_run.run_id)
+    note_failed_steps(dag_run)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    """Note on each failed step's task instance why it failed (see ``note_failed_steps``)."""
+    note_failed_steps(dag_run)
+
+
+def note_failed_steps(dag_run: Any) -> None:
+    """Copy each failed step's ``mlpipe_failure`` reason into its task instance's note.
+
+    Runs in the scheduler's transaction; never raises (a listener error must not disturb it).
+    """
+    from sqlalchemy.orm import object_session
+
+    from airflow_provider_mlpipe import dagruns
+
+    try:
+        session = object_session(dag_run)
+        if session is not None:
+            dagruns.note_failed_steps(dag_run, session=session)
+    except Exception:
+        log.exception("mlpipe: could not note why the steps of run %s failed", dag_run.run_id)
 
 
 def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> None:
