@@ -34,7 +34,8 @@ class ExecutionDescription:
     :param parameters: the values given to this run (the reference run's for a selective run).
     :param selective_execution: the selective block (selected steps, source run, reused steps), if any.
     :param failure_reason: why a failed execution failed (SageMaker's ``FailureReason``): which steps
-        failed and why, or why it ended without a failed step (a refused selection, a stop).
+        failed and why, or why it ended without a failed step (a refused selection, a stop). Set by
+        ``describe()``; listings leave it None (it takes each run's steps).
     """
 
     pipeline_name: str
@@ -80,11 +81,12 @@ def describe_run(
     end: datetime | None,
     conf: Mapping[str, Any] | None,
     note: str | None,
-    steps: Sequence[StepExecution] = (),
+    steps: Sequence[StepExecution] | None = None,
 ) -> ExecutionDescription:
     """An :class:`ExecutionDescription` from a DAG run's fields (DB row or REST response).
 
-    :param steps: the run's steps, to say why it failed (only needed for a failed run).
+    :param steps: the run's steps, to say why it failed (only needed for a failed run); without
+        them, ``failure_reason`` is None.
     """
     conf = dict(conf or {})
     block = conf.pop(CONF_KEY, None)
@@ -97,7 +99,7 @@ def describe_run(
         parameters=conf,
         selective_execution=dict(block) if isinstance(block, Mapping) else None,
         note=note,
-        failure_reason=execution_failure_reason(state_text(state), note, steps),
+        failure_reason=None if steps is None else execution_failure_reason(state_text(state), note, steps),
     )
 
 

@@ -145,7 +145,7 @@ class LocalSession:
         with create_session() as session:
             if session.get(DagModel, pipeline_name) is None:
                 raise PipelineNotFoundError(f"no pipeline named {pipeline_name!r} has run in local mode here")
-            return [self._description(run, session) for run in session.scalars(query)]
+            return [self._description(run, session, with_reason=False) for run in session.scalars(query)]
 
     @_console_quiet_unless_verbose
     def describe(self, pipeline_name: str, execution_id: str) -> ExecutionDescription:
@@ -166,11 +166,14 @@ class LocalSession:
             raise ExecutionNotFoundError(f"pipeline {pipeline_name!r} has no execution {execution_id!r}")
         return run
 
-    def _description(self, run: DagRun, session: Session) -> ExecutionDescription:
+    def _description(
+        self, run: DagRun, session: Session, *, with_reason: bool = True
+    ) -> ExecutionDescription:
         from airflow.utils.state import DagRunState
 
         # Why a run failed is said by its steps: only a failed run needs them.
-        steps = self._steps(run.dag_id, run.run_id, session) if run.state == DagRunState.FAILED else []
+        failed = with_reason and run.state == DagRunState.FAILED
+        steps = self._steps(run.dag_id, run.run_id, session) if failed else None
         return describe_run(
             run.dag_id, run.run_id, run.state, run.start_date, run.end_date, run.conf, run.note, steps
         )

@@ -173,7 +173,7 @@ class AirflowSession:
             raise PipelineNotFoundError(
                 f"Airflow at {self.api_url} has no pipeline named {pipeline_name!r}"
             ) from None
-        return [self._description(pipeline_name, run) for run in runs.dag_runs]
+        return [self._description(pipeline_name, run, with_reason=False) for run in runs.dag_runs]
 
     def describe(self, pipeline_name: str, execution_id: str) -> ExecutionDescription:
         from airflow_client.client import DagRunApi
@@ -186,10 +186,10 @@ class AirflowSession:
         )
         return self._description(pipeline_name, run)
 
-    def _description(self, pipeline_name: str, run: Any) -> ExecutionDescription:
-        # Why a run failed is said by its steps: only a failed run needs them.
-        failed = str(getattr(run.state, "value", run.state)) == "failed"
-        steps = self.list_steps(pipeline_name, run.dag_run_id) if failed else []
+    def _description(self, pipeline_name: str, run: Any, *, with_reason: bool = True) -> ExecutionDescription:
+        # Why a run failed is said by its steps: only a failed run needs them (a request per step).
+        failed = with_reason and str(getattr(run.state, "value", run.state)) == "failed"
+        steps = self.list_steps(pipeline_name, run.dag_run_id) if failed else None
         return describe_run(
             pipeline_name, run.dag_run_id, run.state, run.start_date, run.end_date, run.conf, run.note, steps
         )

@@ -80,6 +80,12 @@ def test_step_outputs_of_a_step_that_did_not_succeed_say_why():
         execution.result("Total")
     with pytest.raises(ExecutionNotFoundError, match="has no step 'Nope'"):
         execution.step_outputs("Nope")
+    # describe() says why the execution failed; a listing leaves that out (it takes each run's steps).
+    assert execution.describe().failure_reason == (
+        "step Transform failed: ValueError: scale must not be negative, got -1"
+    )
+    (listed,) = LocalSession().list_executions("results_failed")
+    assert (listed.status, listed.failure_reason) == ("failed", None)
 
 
 def write_spec_with_a_function_beside_it(folder: Path) -> tuple[Path, str]:
