@@ -48,5 +48,9 @@ def _store(url: str) -> ArtifactStore:
 
 def artifact_store_for(pipeline: Pipeline | None = None) -> ArtifactStore:
     """The artifact store of ``pipeline`` (its own ``artifact_store`` if set, else the provider's)."""
-    url = (pipeline.artifact_store if pipeline is not None else None) or default_artifact_store_url()
-    return _store(str(url))
+    return artifact_store_at(pipeline.artifact_store if pipeline is not None else None)
+
+
+def artifact_store_at(url: str | None) -> ArtifactStore:
+    """The artifact store at ``url``; with None, the provider's (``[mlpipe] artifact_store``)."""
+    return _store(str(url or default_artifact_store_url()))

@@ -1,5 +1,6 @@
-"""Scheduler listener: check a pipeline run's conf when the scheduler starts the run, and honour a
-``selective_execution`` block given in a plain trigger's conf.
+"""Scheduler listener: check a pipeline run's conf when the scheduler starts the run, honour a
+``selective_execution`` block given in a plain trigger's conf, and note on each failed step's task
+instance why it failed.
 
 A conf that names a parameter the pipeline does not have (``MaxDepht``) is refused: the run fails
 with the reason as its note before any step runs, instead of running with the default value.
@@ -69,6 +70,29 @@ def unknown_parameters_message(dag: Any, conf: Any) -> str | None:
         close = difflib.get_close_matches(name, known, n=1)
         hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
     return f"unknown parameter(s) {', '.join(hints)}; the pipeline has: {', '.join(known) or 'none'}"
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    """Note on each failed step's task instance why it failed (see ``note_failed_steps``)."""
+    note_failed_steps(dag_run)
+
+
+def note_failed_steps(dag_run: Any) -> None:
+    """Copy each failed step's ``mlpipe_failure`` reason into its task instance's note.
+
+    Runs in the scheduler's transaction; never raises (a listener error must not disturb it).
+    """
+    from sqlalchemy.orm import object_session
+
+    from airflow_provider_mlpipe import dagruns
+
+    try:
+        session = object_session(dag_run)
+        if session is not None:
+            dagruns.note_failed_steps(dag_run, session=session)
+    except Exception:
+        log.exception("mlpipe: could not note why the steps of run %s failed", dag_run.run_id)
 
 
 def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:

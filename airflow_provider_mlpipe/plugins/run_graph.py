@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.dagruns import read_step_records, state_text
+from airflow_provider_mlpipe.dagruns import FAILURE_KEY, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 from airflow_provider_mlpipe.selective.plan import CONF_KEY, FINISHED_RUN_STATES, StepInfo
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
     from sqlalchemy.orm import Session
 
-FAILURE_XCOM_KEY = "mlpipe_failure"
 REUSED_NOTE_PREFIX = "reused from run "
 # Task states in which a task process started (or is about to run again after one did).
 RAN_STATES = frozenset(
@@ -79,7 +78,7 @@ def _failure_records(dag_id: str, run_id: str, *, session: Session) -> dict[str,
     from sqlalchemy import select
 
     query = select(XComModel).where(
-        XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == FAILURE_XCOM_KEY
+        XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == FAILURE_KEY
     )
     return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
 
