@@ -2,11 +2,14 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
+# The "Selective run" view: its front-end sources and the browser test's driver (npm packages).
+UI := airflow_provider_mlpipe/plugins/ui
+BROWSER_TEST := tests/integration/browser
 # The example runs on the embedded default: SQLite in .airflow-home, artifacts in a local folder.
 EXAMPLE_ENV := AIRFLOW_HOME=$(CURDIR)/.airflow-home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__MLPIPE__ARTIFACT_STORE=$(CURDIR)/.airflow-home/mlpipe/artifacts
 
-.PHONY: setup example test lint bench clean
+.PHONY: setup example test lint bench clean ui ui-test browser-driver
 
 setup: $(VENV)/.installed
 
@@ -23,8 +26,17 @@ example: setup
 	$(EXAMPLE_ENV) $(BIN)/mlpipe run abalone --select Train,Evaluate --param MaxDepth=8
 	$(EXAMPLE_ENV) $(BIN)/mlpipe models list abalone
 
-test: setup
+test: setup browser-driver
 	$(BIN)/pytest
+
+# The browser test's driver (npm's playwright-core; it drives Debian's chromium, never a download).
+# Without node the browser test skips and says why.
+browser-driver: $(BROWSER_TEST)/node_modules/.installed
+
+$(BROWSER_TEST)/node_modules/.installed: $(BROWSER_TEST)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(BROWSER_TEST) && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+	else echo "npm not found: the browser test will be skipped"; fi
 
 lint: setup
 	$(BIN)/ruff check .
@@ -39,3 +51,13 @@ bench: setup
 
 clean:
 	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache
+
+# Rebuild the view's bundle from its sources (the built bundle is committed: installing needs no Node).
+ui:
+	cd $(UI) && npm ci --no-audit --no-fund && npm run build
+
+# The view's formatting, types and unit tests, and a check that the committed bundle is what its sources build.
+ui-test: ui
+	cd $(UI) && npm run lint && npm test
+	@git diff --quiet -- $(UI)/dist || { git diff --stat -- $(UI)/dist; \
+		echo "$(UI)/dist differs from a fresh build of its sources: commit the rebuilt bundle"; exit 1; }

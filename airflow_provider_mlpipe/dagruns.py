@@ -1,11 +1,15 @@
-"""DAG runs in the metadata DB: creating a manual run, and reading the step records of a run.
+"""DAG runs in the metadata DB: creating a manual run, reading the step records of a run, and noting
+why its steps failed.
 
 A step record is the XCom ``return_value`` of a step (output references, digest, parameters read,
-metadata). Local runs, selective runs and the executions API create and read runs the same way.
+metadata); a failed step also has the XCom ``mlpipe_failure`` (its reason and try number, see
+:mod:`airflow_provider_mlpipe.operators.failures`). Local runs, selective runs and the executions API
+create and read runs the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,6 +17,10 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 RETURN_VALUE = "return_value"
+# The XCom a failing step pushes: {"reason": text, "try_number": n}.
+FAILURE_KEY = "mlpipe_failure"
+# Airflow's run and task instance notes are String(1000) columns (and the REST API checks the length).
+MAX_NOTE_CHARS = 1000
 
 
 def state_text(state: Any) -> str | None:
@@ -29,13 +37,15 @@ def pipeline_order(task: Any) -> tuple[int, str]:
     return -(task.priority_weight or 0), task.task_id
 
 
-def read_step_records(dag_id: str, run_id: str, *, session: Session) -> dict[str, Any]:
-    """Each task's ``return_value`` XCom in run ``run_id`` of ``dag_id``, by task id."""
+def read_step_records(
+    dag_id: str, run_id: str, *, session: Session, key: str = RETURN_VALUE
+) -> dict[str, Any]:
+    """Each task's XCom ``key`` (by default its step record) in run ``run_id`` of ``dag_id``, by task id."""
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
     query = select(XComModel).where(
-        XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == RETURN_VALUE
+        XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == key
     )
     return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
 
@@ -76,3 +86,55 @@ def create_manual_run(
         note=note,
         session=session,
     )
+
+
+def fit_note(text: str) -> str:
+    """``text`` cut to fit a note, keeping its start and its end."""
+    if len(text) <= MAX_NOTE_CHARS:
+        return text
+    head = MAX_NOTE_CHARS // 3
+    return f"{text[:head]} [...] {text[-(MAX_NOTE_CHARS - head - 7) :]}"
+
+
+def failure_reason_of(failure: Any) -> str | None:
+    """The reason in an ``mlpipe_failure`` XCom value, if it holds one."""
+    reason = failure.get("reason") if isinstance(failure, Mapping) else None
+    return reason if isinstance(reason, str) and reason else None
+
+
+def failure_note(failure: Any) -> str | None:
+    """The note of a failed task instance, from its ``mlpipe_failure`` XCom value.
+
+    A multi-line reason (a script's last output lines) goes in a code block, which the Airflow UI
+    shows line by line (a note is Markdown).
+    """
+    reason = failure_reason_of(failure)
+    if reason is None:
+        return None
+    first, _, rest = reason.partition("\n")
+    head = f"Failed on try {failure.get('try_number', '?')}: {first}"
+    room = MAX_NOTE_CHARS - len(head) - len("\n```\n\n```")
+    if not rest.strip() or room < 80:
+        return fit_note(head if not rest.strip() else f"{head} {rest}")
+    body = rest if len(rest) <= room else "[...]\n" + rest[-(room - 6) :]
+    return f"{head}\n```\n{body}\n```"
+
+
+def note_failed_steps(run: DagRun, *, session: Session) -> list[str]:
+    """Note why each failed step of ``run`` failed, on its task instance (the Airflow UI shows it).
+
+    Only task instances that failed, have an ``mlpipe_failure`` XCom and no note yet are changed
+    (a user's note is kept). Adds to ``session``; the caller commits. Returns the steps noted.
+    """
+    from airflow.utils.state import TaskInstanceState
+
+    failures = read_step_records(run.dag_id, run.run_id, session=session, key=FAILURE_KEY)
+    noted = []
+    for ti in run.get_task_instances(state=[TaskInstanceState.FAILED], session=session):
+        note = failure_note(failures.get(ti.task_id)) if ti.task_id in failures else None
+        if note is not None and not ti.note:
+            ti.note = note
+            noted.append(ti.task_id)
+    if noted:
+        session.flush()
+    return noted

@@ -18,18 +18,22 @@ class SpecError(MlpipeError):
         step: str | None = None,
         field: str | None = None,
         line: int | None = None,
+        column: int | None = None,
     ) -> None:
         self.reason = message
         self.file = file
         self.step = step
         self.field = field
         self.line = line
+        self.column = column if line else None
         super().__init__(self._format())
 
     def _format(self) -> str:
         where = []
         if self.file:
-            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+            position = f":{self.line}" if self.line else ""
+            position += f":{self.column}" if self.column else ""
+            where.append(f"{self.file}{position}")
         if self.step:
             where.append(f"step '{self.step}'")
         if self.field:
@@ -44,6 +48,7 @@ class SpecError(MlpipeError):
             step=self.step,
             field=self.field,
             line=self.line or line,
+            column=self.column if self.line else None,
         )
 
 
@@ -80,6 +85,14 @@ class SelectiveExecutionError(MlpipeError):
 
 class ExecutionNotFoundError(MlpipeError):
     """No execution (DAG run) with that id exists for the pipeline."""
+
+
+class PipelineNotFoundError(MlpipeError):
+    """No pipeline (DAG) with that name is known where the executions are (the DB or the api-server)."""
+
+
+class StepOutputError(MlpipeError):
+    """A step's outputs cannot be read: the step did not succeed in that execution."""
 
 
 class ExecutionTimeoutError(MlpipeError, TimeoutError):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
     from airflow.sdk import DAG
     from sqlalchemy.orm import Session
 
@@ -127,6 +128,7 @@ def create_run(
     from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.dagruns import create_manual_run
+    from airflow_provider_mlpipe.local_runs import record_driver
 
     with create_session() as session:
         sync_dag(dag, session=session)
@@ -145,6 +147,8 @@ def create_run(
         )
         if prepare is not None:
             prepare(run, session)
+        # Before the commit: a run that exists always has a driver record (see local_runs).
+        record_driver(run.dag_id, run.run_id)
         return run.run_id
 
 
@@ -160,27 +164,35 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
     from airflow.models.taskinstance import TaskInstance
     from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState, State, TaskInstanceState
+    from airflow.utils.state import DagRunState, State
     from sqlalchemy import select
 
-    from airflow_provider_mlpipe.dagruns import state_text
+    from airflow_provider_mlpipe.dagruns import note_failed_steps, state_text
+    from airflow_provider_mlpipe.local_logs import task_log
+    from airflow_provider_mlpipe.local_runs import forget_driver, interrupted
 
-    with create_session() as session:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
+    this_run = select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id)
+    with create_session() as session, interrupted(dag.dag_id, run_id, session=session):
+        run = session.scalar(this_run)
         if run is None:
             raise RuntimeError(f"no run {run_id!r} of DAG {dag.dag_id!r}")
-        run.dag = DBDagBag().get_dag_for_run(run, session=session)
+        scheduler_dag = DBDagBag().get_dag_for_run(run, session=session)
         previous_states: dict[str, Any] = {}
-        while run.state == DagRunState.RUNNING:
+        while True:
             session.expire_all()
+            # Read afresh: the task runner's sessions detach the run object, and another process may
+            # have stopped the run meanwhile (``mlpipe executions stop``).
+            run = session.scalar(this_run)
+            if run is None or run.state != DagRunState.RUNNING:
+                break
+            run.dag = scheduler_dag
             schedulable, _ = run.update_state(session=session)
             # The scheduler's own step: tries counted, empty tasks (the outcome task) marked done.
             run.schedule_tis(schedulable, session=session)
             session.commit()
-            instances = run.get_task_instances(session=session)
-            scheduled = [ti for ti in instances if ti.state == TaskInstanceState.SCHEDULED]
+            scheduled = scheduled_task_instances(dag.dag_id, run_id, session=session)
             if not scheduled:
-                states = {ti.task_id: ti.state for ti in instances}
+                states = {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
                 # Sleep only when nothing moved (e.g. a retry delay runs): a failure that marks the
                 # tasks after it upstream_failed one layer per pass must not wait between layers.
                 if run.state == DagRunState.RUNNING and states == previous_states:
@@ -192,7 +204,8 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                 continue
             for ti in scheduled:
                 try:
-                    with signal_handlers_from_any_thread():
+                    # The task's log goes to its file under [logging] base_log_folder, as on a worker.
+                    with signal_handlers_from_any_thread(), task_log(ti):
                         _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
                 except Exception:  # the task's failure is recorded in its state; go on like the scheduler
                     log.exception("Task %s failed", ti.task_id)
@@ -202,6 +215,39 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
                         select(TaskInstance.state, TaskInstance.duration).where(TaskInstance.id == ti.id)
                     ).one()
                     on_task_done(ti.task_id, state_text(state) or "none", duration)
+    # What the scheduler's listener does (each failed step's reason goes into its note); in a new
+    # session, as the task runner's own sessions leave this one's run detached.
+    with create_session() as session:
+        finished = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
+        if finished is not None:
+            note_failed_steps(finished, session=session)
+    forget_driver(dag.dag_id, run_id)
+
+
+def scheduled_task_instances(dag_id: str, run_id: str, *, session: Session) -> list[TaskInstance]:
+    """The scheduled task instances of a run, without their run loaded.
+
+    The task runner merges the task instance it is given into its own session (in this thread, the
+    same scoped session), and with it a loaded ``ti.dag_run``: a run read before the task started
+    would write its old state back over a stop made meanwhile by another process. So the session is
+    emptied first, and the run is not loaded with the task instances.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+    from sqlalchemy.orm import lazyload
+
+    session.expunge_all()
+    query = (
+        select(TaskInstance)
+        .where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id == run_id,
+            TaskInstance.state == TaskInstanceState.SCHEDULED,
+        )
+        .options(lazyload(TaskInstance.dag_run))
+    )
+    return list(session.scalars(query))
 
 
 @contextmanager

@@ -55,5 +55,15 @@ def _store(url: str, aws_conn_id: str | None) -> ArtifactStore:
 def artifact_store_for(pipeline: Pipeline | None = None) -> ArtifactStore:
     """The artifact store of ``pipeline`` (its own ``artifact_store`` if set, else the provider's),
     reached through its ``aws_conn_id`` if it is on S3."""
-    url = (pipeline.artifact_store if pipeline is not None else None) or default_artifact_store_url()
-    return _store(str(url), aws_conn_id_for(pipeline))
+    if pipeline is None:
+        return artifact_store_at(None)
+    return artifact_store_at(pipeline.artifact_store, aws_conn_id=aws_conn_id_for(pipeline))
+
+
+def artifact_store_at(url: str | None, *, aws_conn_id: str | None = None) -> ArtifactStore:
+    """The artifact store at ``url``; with None, the provider's (``[mlpipe] artifact_store``).
+
+    :param aws_conn_id: for S3, the Airflow connection; None: ``[mlpipe] aws_conn_id``, else
+        ``aws_default``.
+    """
+    return _store(str(url or default_artifact_store_url()), aws_conn_id)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.cli.output import execution_lines, format_table, steps_table
-from airflow_provider_mlpipe.exceptions import MlpipeError, ParameterValidationError
+from airflow_provider_mlpipe.cli.output import execution_lines, failure_lines, format_table, steps_table
+from airflow_provider_mlpipe.exceptions import MlpipeError, ParameterValidationError, PipelineNotFoundError
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.client.executions import ExecutionsSession
@@ -73,10 +72,29 @@ def selective_config(args: argparse.Namespace) -> SelectiveExecutionConfig | Non
     return SelectiveExecutionConfig(args.select, args.from_run, args.include_between)
 
 
+def added_between(pipeline: Pipeline | None, config: SelectiveExecutionConfig | None) -> list[str]:
+    """The steps ``--include-between`` adds to the selection, in the pipeline's order (none without it,
+    or without the pipeline's definition)."""
+    from airflow_provider_mlpipe.selective.plan import steps_between
+
+    if pipeline is None or config is None or not config.include_between:
+        return []
+    selected = [name for name in config.selected_steps if name in pipeline.steps]
+    between = steps_between(pipeline.upstream(), selected)
+    return [name for name in pipeline.topological_order() if name in between]
+
+
 def _report(session: ExecutionsSession, pipeline_name: str, execution_id: str) -> str:
-    """Print the steps and the outcome of an execution; return its status."""
+    """Print the steps, why those that failed failed, and the outcome of an execution; return its status."""
+    steps = session.list_steps(pipeline_name, execution_id)
     description = session.describe(pipeline_name, execution_id)
-    print(steps_table(session.list_steps(pipeline_name, execution_id)))
+    print(steps_table(steps))
+    details = failure_lines(steps)
+    if description.status == "failed" and not details and description.failure_reason:
+        details = [f"Failed: {description.failure_reason}"]  # no step failed: a stop, a refusal
+    if details:
+        print()
+        print("\n".join(details))
     print(f"Execution {execution_id}: {description.status}")
     return description.status
 
@@ -91,15 +109,22 @@ def command_run(args: argparse.Namespace) -> int:
     config = selective_config(args)
     what = f"steps {', '.join(config.selected_steps)} of" if config else "pipeline"
     print(f"Running {what} {pipeline.name!r} locally; parameters given: {json.dumps(parameters)}")
+    print_added_between(added_between(pipeline, config))
 
     def progress(step: str, state: str, duration: float | None) -> None:
-        print(f"  {step}: {state}" + (f" ({duration:.1f}s)" if duration is not None else ""), flush=True)
+        if not step.startswith("_"):  # the provider's internal tasks are not steps
+            print(f"  {step}: {state}" + (f" ({duration:.1f}s)" if duration is not None else ""), flush=True)
 
-    session = LocalSession(on_task_done=progress)
+    session = LocalSession(on_task_done=progress, verbose=args.verbose)
     execution_id = session.start(
         pipeline, parameters=parameters, selective_execution_config=config, note=args.note
     )
     return 0 if _report(session, pipeline.name, execution_id) == "success" else 1
+
+
+def print_added_between(steps: Sequence[str]) -> None:
+    if steps:
+        print(f"--include-between added the steps between the selected ones: {', '.join(steps)}")
 
 
 def _remote_session(args: argparse.Namespace) -> ExecutionsSession:
@@ -119,14 +144,22 @@ def command_start(args: argparse.Namespace) -> int:
     except MlpipeError:
         pipeline = None  # the server knows the pipeline; values are checked there
     parameters = parse_param_options(pipeline, args.param or [])
+    config = selective_config(args)
     session = _remote_session(args)
     execution_id = session.start(
         pipeline or args.pipeline,  # type: ignore[arg-type]
         parameters=parameters,
-        selective_execution_config=selective_config(args),
+        selective_execution_config=config,
         note=args.note,
     )
     print(f"Started execution {execution_id} of {args.pipeline!r}")
+    if config is not None and config.include_between:
+        # Without the definition here, the server's plan says which steps it selected.
+        added = added_between(pipeline, config)
+        if pipeline is None:
+            block = session.describe(args.pipeline, execution_id).selective_execution or {}
+            added = [name for name in block.get("selected_steps", []) if name not in config.selected_steps]
+        print_added_between(added)
     if not args.wait:
         return 0
     PipelineExecution(session, args.pipeline, execution_id).wait(poll=args.poll, timeout=args.timeout)
@@ -135,19 +168,25 @@ def command_start(args: argparse.Namespace) -> int:
 
 def _session(args: argparse.Namespace) -> ExecutionsSession:
     """``--api-url``: that Airflow; ``--local``: the embedded DB; neither: the configured default."""
-    if args.local:
-        from airflow_provider_mlpipe.client.local import LocalSession
+    from airflow_provider_mlpipe.client.local import LocalSession
+    from airflow_provider_mlpipe.settings import default_api_url
 
-        return LocalSession()
-    if args.api_url:
-        return _remote_session(args)
-    from airflow_provider_mlpipe.client import default_session
-
-    return default_session()
+    if args.local or not (args.api_url or default_api_url()):
+        return LocalSession(verbose=args.verbose)
+    return _remote_session(args)
 
 
 def command_executions_list(args: argparse.Namespace) -> int:
-    descriptions = _session(args).list_executions(args.pipeline, limit=args.limit)
+    from airflow_provider_mlpipe.client.local import LocalSession
+
+    session = _session(args)
+    try:
+        descriptions = session.list_executions(args.pipeline, limit=args.limit)
+    except PipelineNotFoundError:
+        # A pipeline of the dags folder that never ran in local mode has no executions yet.
+        if not isinstance(session, LocalSession) or not _in_dags_folder(args.pipeline):
+            raise
+        descriptions = []
     rows = [
         (
             d.execution_id,
@@ -164,13 +203,42 @@ def command_executions_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_dags_folder(name: str) -> bool:
+    from airflow_provider_mlpipe.discovery import find_sources
+
+    try:
+        return any(source.name == name for source in find_sources(dags_folder(None)))
+    except OSError:
+        return False
+
+
 def command_executions_describe(args: argparse.Namespace) -> int:
     print("\n".join(execution_lines(_session(args).describe(args.pipeline, args.execution_id))))
     return 0
 
 
 def command_executions_steps(args: argparse.Namespace) -> int:
-    print(steps_table(_session(args).list_steps(args.pipeline, args.execution_id)))
+    steps = _session(args).list_steps(args.pipeline, args.execution_id)
+    print(steps_table(steps))
+    details = failure_lines(steps)
+    if details:
+        print()
+        print("\n".join(details))
+    return 0
+
+
+def command_executions_stop(args: argparse.Namespace) -> int:
+    """Stop a running execution (it ends as failed); a finished one is left as it is."""
+    session = _session(args)
+    before = session.describe(args.pipeline, args.execution_id)
+    if before.status in ("success", "failed"):
+        print(
+            f"Execution {args.execution_id} of {args.pipeline!r} already finished ({before.status}); not stopped"
+        )
+        return 0
+    session.stop(args.pipeline, args.execution_id)
+    after = session.describe(args.pipeline, args.execution_id)
+    print(f"Stopped execution {args.execution_id} of {args.pipeline!r}: {after.status}")
     return 0
 
 
@@ -211,6 +279,7 @@ def add_commands(commands: Any) -> None:
         ("list", command_executions_list, False),
         ("describe", command_executions_describe, True),
         ("steps", command_executions_steps, True),
+        ("stop", command_executions_stop, True),
     ):
         parser = sub.add_parser(name)
         parser.add_argument("pipeline")
@@ -225,14 +294,13 @@ def add_commands(commands: Any) -> None:
 
 
 def quiet_airflow_logs(verbose: bool) -> None:
-    """Keep Airflow's own info logs out of the command's output unless asked (``-v``).
+    """Keep deprecation notices of Airflow's dependencies out of the command's output unless asked (``-v``).
 
-    Set before Airflow is imported, which reads its logging level once.
+    Airflow's own logs are kept off the console by the local session (``LocalSession(verbose=...)``),
+    not by lowering Airflow's logging level: the task log files must still get the INFO lines.
     """
     if verbose:
         return
-    if "airflow" not in sys.modules:
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     # Deprecation notices of Airflow's dependencies are for Airflow's developers, not for this output
     # (Starlette's are UserWarnings, hence the filter on the name).
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,14 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit code of a command whose reader went away (``mlpipe ... | head -1``), as a shell reports it.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_airflow_logs(args.verbose)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
+        return code
     except MlpipeError as error:
         print(f"mlpipe: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader has all it wanted. Point stdout at /dev/null so that Python's own flush at exit
+        # does not fail again and print a traceback (see the ``signal`` module's documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.selective.manifest import is_step_task_id
+
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.client.executions import ExecutionDescription, StepExecution
 
@@ -38,10 +40,21 @@ def summarise_outputs(outputs: Mapping[str, Any], metadata: Mapping[str, Any]) -
     return ", ".join(parts)
 
 
+def summary(reason: str, limit: int = 100) -> str:
+    """A reason on one line: its last non-empty line (where a script or an exception says what went
+    wrong), cut to ``limit`` characters."""
+    lines = [line.strip() for line in reason.splitlines() if line.strip()] or [""]
+    last = lines[-1]
+    return last if len(last) <= limit else last[: limit - 3] + "..."
+
+
 def steps_table(steps: Sequence[StepExecution]) -> str:
-    """One row per step: status, attempts, times, outputs, and where a reused step came from."""
+    """One row per step: status, attempts, times, outputs, where a reused step came from, and why a
+    failed step failed (the whole reason is in :func:`failure_lines`)."""
     rows = []
     for step in steps:
+        if not is_step_task_id(step.step_name):
+            continue
         duration = (
             f"{(step.end_time - step.start_time).total_seconds():.1f}s"
             if step.start_time and step.end_time and step.attempts
@@ -50,6 +63,8 @@ def steps_table(steps: Sequence[StepExecution]) -> str:
         detail = summarise_outputs(step.outputs, step.metadata)
         if step.attempts == 0 and step.note:
             detail = f"{step.note}" + (f"; {detail}" if detail else "")
+        if step.failure_reason and step.status in ("failed", "up_for_retry"):
+            detail = summary(step.failure_reason)
         rows.append(
             (
                 step.step_name,
@@ -82,4 +97,22 @@ def execution_lines(description: ExecutionDescription) -> list[str]:
         )
     if description.note:
         lines.append(f"note        {description.note}")
+    if description.failure_reason:
+        first, *rest = description.failure_reason.splitlines() or [""]
+        lines.append(f"failure     {first}")
+        lines += [f"            {line}" for line in rest]
+    return lines
+
+
+def failure_lines(steps: Sequence[StepExecution]) -> list[str]:
+    """Why each failed step failed, in full (a script's last output lines, indented)."""
+    lines = []
+    for step in steps:
+        if (
+            step.failure_reason
+            and step.status in ("failed", "up_for_retry")
+            and is_step_task_id(step.step_name)
+        ):
+            lines.append(f"Step {step.step_name} failed (try {step.attempts}):")
+            lines += [f"    {line}" for line in step.failure_reason.splitlines()]
     return lines

@@ -9,16 +9,18 @@ official ``apache-airflow-client``) or a :class:`~airflow_provider_mlpipe.client
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_mlpipe.dagruns import state_text
-from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError
+from airflow_provider_mlpipe.dagruns import failure_reason_of, state_text
+from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, StepOutputError
 from airflow_provider_mlpipe.selective.plan import CONF_KEY
 
 if TYPE_CHECKING:
+    from airflow_provider_mlpipe.client.outputs import StepOutputs
     from airflow_provider_mlpipe.model.pipeline import Pipeline
     from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
 
@@ -31,6 +33,9 @@ class ExecutionDescription:
 
     :param parameters: the values given to this run (the reference run's for a selective run).
     :param selective_execution: the selective block (selected steps, source run, reused steps), if any.
+    :param failure_reason: why a failed execution failed (SageMaker's ``FailureReason``): which steps
+        failed and why, or why it ended without a failed step (a refused selection, a stop). Set by
+        ``describe()``; listings leave it None (it takes each run's steps).
     """
 
     pipeline_name: str
@@ -41,6 +46,7 @@ class ExecutionDescription:
     parameters: dict[str, Any] = field(default_factory=dict)
     selective_execution: dict[str, Any] | None = None
     note: str | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class StepExecution:
     :param metadata: what the step reported, e.g. a condition's ``outcome`` or a model version.
     :param outputs: the output references (URI, digest, type, size), never the data.
     :param source_run_id: for a reused step, the run its outputs come from.
+    :param failure_reason: why the step's last try failed (SageMaker's ``FailureReason``): the script's
+        last output lines, the exception, or the Fail step's message.
     """
 
     step_name: str
@@ -62,6 +70,7 @@ class StepExecution:
     outputs: dict[str, Any] = field(default_factory=dict)
     source_run_id: str | None = None
     note: str | None = None
+    failure_reason: str | None = None
 
 
 def describe_run(
@@ -72,8 +81,13 @@ def describe_run(
     end: datetime | None,
     conf: Mapping[str, Any] | None,
     note: str | None,
+    steps: Sequence[StepExecution] | None = None,
 ) -> ExecutionDescription:
-    """An :class:`ExecutionDescription` from a DAG run's fields (DB row or REST response)."""
+    """An :class:`ExecutionDescription` from a DAG run's fields (DB row or REST response).
+
+    :param steps: the run's steps, to say why it failed (only needed for a failed run); without
+        them, ``failure_reason`` is None.
+    """
     conf = dict(conf or {})
     block = conf.pop(CONF_KEY, None)
     return ExecutionDescription(
@@ -85,7 +99,27 @@ def describe_run(
         parameters=conf,
         selective_execution=dict(block) if isinstance(block, Mapping) else None,
         note=note,
+        failure_reason=None if steps is None else execution_failure_reason(state_text(state), note, steps),
     )
+
+
+def execution_failure_reason(
+    status: str | None, note: str | None, steps: Sequence[StepExecution]
+) -> str | None:
+    """Why an execution failed: each failed step and its reason; else the run's note, where mlpipe says
+    why a run ended without a failed step (a refused selection, a stop, a process that ended)."""
+    if status != "failed":
+        return None
+    failed = [step for step in steps if step.status == "failed"]
+    explained = [step for step in failed if step.failure_reason]
+    if explained:
+        return "\n".join(f"step {step.step_name} failed: {step.failure_reason}" for step in explained)
+    if note:
+        return note
+    if failed:
+        names = ", ".join(step.step_name for step in failed)
+        return f"step(s) {names} failed (no reason was recorded; see the task log)"
+    return "the execution was marked failed, and no step failed"
 
 
 def describe_step(
@@ -96,8 +130,9 @@ def describe_step(
     try_number: int | None,
     note: str | None,
     record: Any,
+    failure: Any = None,
 ) -> StepExecution:
-    """A :class:`StepExecution` from a task instance's fields and its step record (XCom)."""
+    """A :class:`StepExecution` from a task instance's fields, its step record and its failure (XComs)."""
     record = record if isinstance(record, Mapping) else {}
     return StepExecution(
         step_name=task_id,
@@ -109,6 +144,7 @@ def describe_step(
         outputs=dict(record.get("outputs") or {}),
         source_run_id=record.get("source_run_id"),
         note=note,
+        failure_reason=failure_reason_of(failure),
     )
 
 
@@ -138,6 +174,11 @@ class ExecutionsSession(Protocol):
         """The steps of one execution, in the pipeline's order."""
         ...
 
+    def describe_step(self, pipeline_name: str, execution_id: str, step_name: str) -> StepExecution:
+        """One step of one execution; :class:`~airflow_provider_mlpipe.exceptions.ExecutionNotFoundError`
+        if there is no such execution or step."""
+        ...
+
     def default_parameters(self, pipeline_name: str) -> dict[str, Any]:
         """The pipeline's parameters with their default values."""
         ...
@@ -153,12 +194,22 @@ class PipelineExecution:
     :param session: where the execution lives.
     :param pipeline_name: the pipeline (DAG id).
     :param execution_id: the Airflow run id.
+    :param artifact_store: the pipeline's own artifact store URL, if it has one (default: the
+        provider's ``[mlpipe] artifact_store`` as configured here); outputs are read from it.
     """
 
-    def __init__(self, session: ExecutionsSession, pipeline_name: str, execution_id: str) -> None:
+    def __init__(
+        self,
+        session: ExecutionsSession,
+        pipeline_name: str,
+        execution_id: str,
+        *,
+        artifact_store: str | None = None,
+    ) -> None:
         self.session = session
         self.pipeline_name = pipeline_name
         self.execution_id = execution_id
+        self.artifact_store = artifact_store
 
     def describe(self) -> ExecutionDescription:
         """The execution's status, times, parameters and selective block."""
@@ -191,8 +242,59 @@ class PipelineExecution:
             time.sleep(poll)
 
     def stop(self) -> None:
-        """Stop the execution: it ends as failed; steps that finished keep their outputs."""
+        """Stop the execution: it ends as failed; steps that finished keep their outputs.
+
+        A finished execution is left as it is.
+        """
         self.session.stop(self.pipeline_name, self.execution_id)
+
+    def step_outputs(
+        self, step_name: str, *, allow_pickle: bool = False, download_dir: str | Path | None = None
+    ) -> StepOutputs:
+        """The outputs of a step that succeeded, by name, each read from the artifact store when first used.
+
+        Values come back as the type they were (JSON values, numpy arrays, DataFrames); a file or
+        folder comes back as the :class:`~pathlib.Path` of a local copy.
+
+        :param step_name: the step.
+        :param allow_pickle: load outputs stored as pickles (unpickling runs code from the artifact).
+        :param download_dir: where copies of files and folders go (default: a new temporary folder each).
+        :raises StepOutputError: the step did not succeed in this execution (it failed, was skipped,
+            has not run yet).
+        """
+        from airflow_provider_mlpipe.client.outputs import StepOutputs
+
+        step = self.session.describe_step(self.pipeline_name, self.execution_id, step_name)
+        if step.status != "success":
+            why = f". It failed: {step.failure_reason}" if step.failure_reason else ""
+            raise StepOutputError(
+                f"step {step_name!r} of execution {self.execution_id} is {step.status or 'not started'}, "
+                f"and only a step that succeeded has outputs{why}"
+            )
+        return StepOutputs(
+            step_name,
+            step.outputs,
+            store_url=self.artifact_store,
+            allow_pickle=allow_pickle,
+            download_dir=Path(download_dir) if download_dir is not None else None,
+        )
+
+    def result(
+        self, step_name: str, *, allow_pickle: bool = False, poll: float = 5.0, timeout: float | None = None
+    ) -> Any:
+        """Wait for the execution to finish, then return a step's output (SageMaker's ``result``).
+
+        :param step_name: the step.
+        :param allow_pickle: see :meth:`step_outputs`.
+        :param poll: seconds between checks while waiting.
+        :param timeout: give up waiting after this many seconds.
+        :returns: the value of a step with one output; the outputs by name (:meth:`step_outputs`) else.
+        """
+        self.wait(poll=poll, timeout=timeout)
+        outputs = self.step_outputs(step_name, allow_pickle=allow_pickle)
+        if len(outputs) == 1:
+            return outputs[next(iter(outputs))]
+        return outputs
 
     def __repr__(self) -> str:
         return f"PipelineExecution({self.pipeline_name!r}, {self.execution_id!r})"

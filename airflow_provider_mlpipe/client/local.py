@@ -3,13 +3,19 @@
 ``start`` runs the whole execution before it returns (as SageMaker's local mode does), and unlike
 SageMaker's local mode it supports selective execution. Executions started from several threads of
 one process run one after the other: the in-process task runner is not meant to run concurrently.
+
+As on an Airflow worker, each task's log is written under ``$AIRFLOW_HOME/logs`` and the pipeline's
+folder is importable; Airflow's own logs stay off the console unless ``verbose``. A run whose process
+was killed is marked failed by the next session that looks (see :mod:`airflow_provider_mlpipe.local_runs`).
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_mlpipe.client.executions import (
     ExecutionDescription,
@@ -17,7 +23,8 @@ from airflow_provider_mlpipe.client.executions import (
     describe_run,
     describe_step,
 )
-from airflow_provider_mlpipe.exceptions import ExecutionNotFoundError
+from airflow_provider_mlpipe.exceptions import ExecutionNotFoundError, PipelineNotFoundError
+from airflow_provider_mlpipe.selective.manifest import is_step_task_id
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
@@ -29,26 +36,54 @@ if TYPE_CHECKING:
 
 _RUN_LOCK = threading.Lock()
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _console_quiet_unless_verbose(method: Method) -> Method:
+    """Run a session method with Airflow's own logs kept off the console unless the session is verbose."""
+
+    @functools.wraps(method)
+    def wrapper(self: LocalSession, *args: Any, **kwargs: Any) -> Any:
+        from airflow_provider_mlpipe.local_logs import console
+
+        with console(verbose=self.verbose):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def add_to_import_path(folder: Any) -> None:
+    """Make modules in ``folder`` importable, as an Airflow worker does with the dags folder (appended,
+    so installed packages keep their names)."""
+    if folder is not None and str(folder) not in sys.path:
+        sys.path.append(str(folder))
+
 
 class LocalSession:
     """Executions run in this process through Airflow, on the embedded metadata DB.
 
     :param on_task_done: called after each task with the task id, its state and its duration
         (the ``mlpipe`` command prints progress with it).
+    :param verbose: show Airflow's own logs and the tasks' logs on the console too (they are always
+        in the task log files under ``$AIRFLOW_HOME/logs``).
     """
 
-    def __init__(self, on_task_done: TaskCallback | None = None) -> None:
+    def __init__(self, on_task_done: TaskCallback | None = None, *, verbose: bool = False) -> None:
         self.on_task_done = on_task_done
+        self.verbose = verbose
         self._database_ready = False
 
     def _ensure_database(self) -> None:
-        """Create or migrate the embedded DB once per session (not at every call)."""
+        """Once per session: create or migrate the embedded DB, and fail the runs whose process ended."""
         if not self._database_ready:
             from airflow_provider_mlpipe.local_runner import ensure_database
+            from airflow_provider_mlpipe.local_runs import reap_orphaned_runs
 
             ensure_database()
+            reap_orphaned_runs()
             self._database_ready = True
 
+    @_console_quiet_unless_verbose
     def start(
         self,
         pipeline: Pipeline,
@@ -62,6 +97,8 @@ class LocalSession:
 
         given = dict(parameters or {})
         dag = build_dag(pipeline)
+        # A worker has the dags folder on sys.path: a spec's "module:function" beside it imports.
+        add_to_import_path(pipeline.base_dir)
         with _RUN_LOCK:
             self._ensure_database()
             if selective_execution_config is None:
@@ -90,7 +127,10 @@ class LocalSession:
         with create_session() as session:
             return plan_for_dag(dag, config, overrides, session=session)
 
+    @_console_quiet_unless_verbose
     def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
+        """The pipeline's local executions, newest first; :class:`PipelineNotFoundError` if it never ran here."""
+        from airflow.models.dag import DagModel
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
         from sqlalchemy import select
@@ -103,13 +143,16 @@ class LocalSession:
             .limit(limit)
         )
         with create_session() as session:
-            return [self._description(run) for run in session.scalars(query)]
+            if session.get(DagModel, pipeline_name) is None:
+                raise PipelineNotFoundError(f"no pipeline named {pipeline_name!r} has run in local mode here")
+            return [self._description(run, session, with_reason=False) for run in session.scalars(query)]
 
+    @_console_quiet_unless_verbose
     def describe(self, pipeline_name: str, execution_id: str) -> ExecutionDescription:
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            return self._description(self._run(pipeline_name, execution_id, session))
+            return self._description(self._run(pipeline_name, execution_id, session), session)
 
     def _run(self, pipeline_name: str, execution_id: str, session: Session) -> DagRun:
         from airflow.models.dagrun import DagRun
@@ -123,33 +166,72 @@ class LocalSession:
             raise ExecutionNotFoundError(f"pipeline {pipeline_name!r} has no execution {execution_id!r}")
         return run
 
-    @staticmethod
-    def _description(run: DagRun) -> ExecutionDescription:
+    def _description(
+        self, run: DagRun, session: Session, *, with_reason: bool = True
+    ) -> ExecutionDescription:
+        from airflow.utils.state import DagRunState
+
+        # Why a run failed is said by its steps: only a failed run needs them.
+        failed = with_reason and run.state == DagRunState.FAILED
+        steps = self._steps(run.dag_id, run.run_id, session) if failed else None
         return describe_run(
-            run.dag_id, run.run_id, run.state, run.start_date, run.end_date, run.conf, run.note
+            run.dag_id, run.run_id, run.state, run.start_date, run.end_date, run.conf, run.note, steps
         )
 
+    @_console_quiet_unless_verbose
     def list_steps(self, pipeline_name: str, execution_id: str) -> list[StepExecution]:
         from airflow.utils.session import create_session
 
-        from airflow_provider_mlpipe.local_runner import collect_result
+        with create_session() as session:
+            self._run(pipeline_name, execution_id, session)
+            return self._steps(pipeline_name, execution_id, session)
+
+    @_console_quiet_unless_verbose
+    def describe_step(self, pipeline_name: str, execution_id: str, step_name: str) -> StepExecution:
+        from airflow.utils.session import create_session
 
         with create_session() as session:
             self._run(pipeline_name, execution_id, session)
-        result = collect_result(pipeline_name, execution_id)  # its tasks come in the pipeline's order
+            for step in self._steps(pipeline_name, execution_id, session, only=step_name):
+                return step
+        raise ExecutionNotFoundError(
+            f"execution {execution_id} of pipeline {pipeline_name!r} has no step {step_name!r}"
+        )
+
+    @staticmethod
+    def _steps(
+        pipeline_name: str, execution_id: str, session: Session, *, only: str | None = None
+    ) -> list[StepExecution]:
+        """The steps of a run (internal tasks left out), in the pipeline's order."""
+        from airflow.models.taskinstance import TaskInstance
+        from sqlalchemy import select
+
+        from airflow_provider_mlpipe.dagruns import FAILURE_KEY, pipeline_order, read_step_records
+
+        query = select(TaskInstance).where(
+            TaskInstance.dag_id == pipeline_name, TaskInstance.run_id == execution_id
+        )
+        if only is not None:
+            query = query.where(TaskInstance.task_id == only)
+        instances = sorted(session.scalars(query), key=pipeline_order)
+        records = read_step_records(pipeline_name, execution_id, session=session)
+        failures = read_step_records(pipeline_name, execution_id, session=session, key=FAILURE_KEY)
         return [
             describe_step(
-                task.task_id,
-                task.state,
-                task.start_date,
-                task.end_date,
-                task.try_number,
-                task.note,
-                task.return_value,
+                ti.task_id,
+                ti.state,
+                ti.start_date,
+                ti.end_date,
+                ti.try_number,
+                ti.note,
+                records.get(ti.task_id),
+                failures.get(ti.task_id),
             )
-            for task in result.tasks
+            for ti in instances
+            if is_step_task_id(ti.task_id)
         ]
 
+    @_console_quiet_unless_verbose
     def default_parameters(self, pipeline_name: str) -> dict[str, Any]:
         from airflow.models.dagbag import DBDagBag
         from airflow.utils.session import create_session
@@ -163,12 +245,19 @@ class LocalSession:
                 raise ExecutionNotFoundError(f"pipeline {pipeline_name!r} has never run here")
             return parameter_defaults(dag)
 
+    @_console_quiet_unless_verbose
     def stop(self, pipeline_name: str, execution_id: str) -> None:
-        """Local executions finish before ``start`` returns; a leftover running one is marked failed."""
+        """Mark a running local execution failed; a finished one is left as it is.
+
+        Steps not started yet are skipped. The process driving the run (``mlpipe run`` in another
+        terminal) lets the step it is running finish, then stops.
+        """
         from airflow.utils.session import create_session
         from airflow.utils.state import DagRunState
+
+        from airflow_provider_mlpipe.local_runs import fail_run
 
         with create_session() as session:
             run = self._run(pipeline_name, execution_id, session)
             if run.state in (DagRunState.RUNNING, DagRunState.QUEUED):
-                run.set_state(DagRunState.FAILED)
+                fail_run(run, "Stopped on request.", step_reason=None, session=session)

@@ -19,10 +19,16 @@ from airflow_provider_mlpipe.client.executions import (
     describe_run,
     describe_step,
 )
-from airflow_provider_mlpipe.dagruns import RETURN_VALUE, pipeline_order
+from airflow_provider_mlpipe.dagruns import (
+    FAILURE_KEY,
+    RETURN_VALUE,
+    fit_note,
+    pipeline_order,
+)
 from airflow_provider_mlpipe.exceptions import (
     AirflowApiError,
     ExecutionNotFoundError,
+    PipelineNotFoundError,
     SelectiveExecutionError,
 )
 from airflow_provider_mlpipe.selective.manifest import is_step_task_id
@@ -155,14 +161,19 @@ class AirflowSession:
     def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
         from airflow_client.client import DagRunApi
 
-        runs = self._call(
-            f"list executions of {pipeline_name!r}",
-            DagRunApi(self.client).get_dag_runs,
-            pipeline_name,
-            limit=limit,
-            order_by=["-run_after"],
-        )
-        return [self._description(pipeline_name, run) for run in runs.dag_runs]
+        try:
+            runs = self._call(
+                f"list executions of {pipeline_name!r}",
+                DagRunApi(self.client).get_dag_runs,
+                pipeline_name,
+                limit=limit,
+                order_by=["-run_after"],
+            )
+        except ExecutionNotFoundError:
+            raise PipelineNotFoundError(
+                f"Airflow at {self.api_url} has no pipeline named {pipeline_name!r}"
+            ) from None
+        return [self._description(pipeline_name, run, with_reason=False) for run in runs.dag_runs]
 
     def describe(self, pipeline_name: str, execution_id: str) -> ExecutionDescription:
         from airflow_client.client import DagRunApi
@@ -175,10 +186,12 @@ class AirflowSession:
         )
         return self._description(pipeline_name, run)
 
-    @staticmethod
-    def _description(pipeline_name: str, run: Any) -> ExecutionDescription:
+    def _description(self, pipeline_name: str, run: Any, *, with_reason: bool = True) -> ExecutionDescription:
+        # Why a run failed is said by its steps: only a failed run needs them (a request per step).
+        failed = with_reason and str(getattr(run.state, "value", run.state)) == "failed"
+        steps = self.list_steps(pipeline_name, run.dag_run_id) if failed else None
         return describe_run(
-            pipeline_name, run.dag_run_id, run.state, run.start_date, run.end_date, run.conf, run.note
+            pipeline_name, run.dag_run_id, run.state, run.start_date, run.end_date, run.conf, run.note, steps
         )
 
     def list_steps(self, pipeline_name: str, execution_id: str) -> list[StepExecution]:
@@ -189,32 +202,53 @@ class AirflowSession:
             what, TaskInstanceApi(self.client).get_task_instances, pipeline_name, execution_id, limit=1000
         ).task_instances
         ordered = sorted((ti for ti in instances if is_step_task_id(ti.task_id)), key=pipeline_order)
-        return [
-            describe_step(
-                ti.task_id,
-                ti.state,
-                ti.start_date,
-                ti.end_date,
-                ti.try_number,
-                ti.note,
-                self._record(pipeline_name, execution_id, ti.task_id),
-            )
-            for ti in ordered
-        ]
+        return [self._step(pipeline_name, execution_id, ti) for ti in ordered]
 
-    def _record(self, pipeline_name: str, execution_id: str, step: str) -> Any:
+    def describe_step(self, pipeline_name: str, execution_id: str, step_name: str) -> StepExecution:
+        from airflow_client.client import TaskInstanceApi
+
+        ti = self._call(
+            f"step {step_name!r} of execution {execution_id} of {pipeline_name!r}",
+            TaskInstanceApi(self.client).get_task_instance,
+            pipeline_name,
+            execution_id,
+            step_name,
+        )
+        return self._step(pipeline_name, execution_id, ti)
+
+    def _step(self, pipeline_name: str, execution_id: str, ti: Any) -> StepExecution:
+        state = str(getattr(ti.state, "value", ti.state))
+        # Only a try that failed leaves a failure record (Airflow clears XComs when a try starts).
+        failure = (
+            self._xcom(pipeline_name, execution_id, ti.task_id, FAILURE_KEY)
+            if state in ("failed", "up_for_retry")
+            else None
+        )
+        return describe_step(
+            ti.task_id,
+            ti.state,
+            ti.start_date,
+            ti.end_date,
+            ti.try_number,
+            ti.note,
+            self._xcom(pipeline_name, execution_id, ti.task_id, RETURN_VALUE),
+            failure,
+        )
+
+    def _xcom(self, pipeline_name: str, execution_id: str, step: str, key: str) -> Any:
+        """The XCom ``key`` of a step (its record, or its failure); None if it has none."""
         from airflow_client.client import XComApi
 
         try:
             entry = self._call(
-                f"record of step {step!r}",
+                f"XCom {key!r} of step {step!r}",
                 XComApi(self.client).get_xcom_entry,
                 pipeline_name,
                 step,
                 execution_id,
-                RETURN_VALUE,
+                key,
             )
-        except ExecutionNotFoundError:  # the step has no record: it did not run (or not yet)
+        except ExecutionNotFoundError:  # no such XCom: the step did not run (or not yet), or did not fail
             return None
         value = getattr(entry.actual_instance, "value", None)
         return json.loads(value) if isinstance(value, str) and value.startswith("{") else value
@@ -228,15 +262,24 @@ class AirflowSession:
         return {name: (spec or {}).get("value") for name, spec in (details.params or {}).items()}
 
     def stop(self, pipeline_name: str, execution_id: str) -> None:
+        """Mark a running execution failed (Airflow fails its running steps, skips the others);
+        a finished one is left as it is."""
         from airflow_client.client import DagRunApi, DagRunMutableStates, DAGRunPatchBody
 
+        what = f"stop execution {execution_id} of {pipeline_name!r}"
+        run = self._call(what, DagRunApi(self.client).get_dag_run, pipeline_name, execution_id)
+        if str(getattr(run.state, "value", run.state)) in ("success", "failed"):
+            return  # patching would turn a successful run into a failed one
         self._call(
-            f"stop execution {execution_id} of {pipeline_name!r}",
+            what,
             DagRunApi(self.client).patch_dag_run,
             pipeline_name,
             execution_id,
-            DAGRunPatchBody(state=DagRunMutableStates.FAILED),
-            update_mask=["state"],
+            DAGRunPatchBody(
+                state=DagRunMutableStates.FAILED,
+                note=fit_note(f"{run.note or ''} Stopped on request.".strip()),
+            ),
+            update_mask=["state", "note"],
         )
 
 

@@ -6,6 +6,7 @@ Its JSON schema becomes an Airflow ``Param`` so the trigger form shows and valid
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -14,6 +15,35 @@ from airflow_provider_mlpipe.exceptions import ParameterValidationError, SpecErr
 from airflow_provider_mlpipe.model.expressions import EvaluationContext, Reference
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Integers Airflow can hold: its serialization (msgspec) and its DB columns stop at 64 bits.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int64(value: int, what: str) -> int:
+    """``value`` if it fits in 64 bits (signed), else a :class:`ParameterValidationError` naming ``what``."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ParameterValidationError(
+            f"{what} must fit in 64 bits (-2**63 to 2**63-1) for Airflow to store it, got {shown(value)}"
+        )
+    return value
+
+
+def check_finite(value: float, what: str) -> float:
+    """``value`` as a float if it is a finite number (not NaN, not infinite), else a
+    :class:`ParameterValidationError` naming ``what``: Airflow's params and JSON refuse the others."""
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ParameterValidationError(f"{what} must be a finite number, got {shown(value)}")
+    return number
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, with a huge number shortened to its first digits and length."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
 
 
 class Parameter(Reference):
@@ -131,6 +161,9 @@ class ParameterInteger(Parameter):
     def _accepts(self, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
+    def _normalise(self, value: Any) -> Any:
+        return check_int64(value, f"parameter {self.name!r}")
+
     def parse_text(self, text: str) -> Any:
         try:
             return self.coerce(int(text.strip()))
@@ -148,7 +181,7 @@ class ParameterFloat(Parameter):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
     def _normalise(self, value: Any) -> Any:
-        return float(value)
+        return check_finite(value, f"parameter {self.name!r}")
 
     def parse_text(self, text: str) -> Any:
         try:

@@ -8,6 +8,7 @@ into an Airflow DAG. Dependencies come from references (a step reading another's
 from __future__ import annotations
 
 import graphlib
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -293,6 +294,18 @@ class Pipeline:
                     )
                 )
 
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], *, check_files: bool = True) -> Pipeline:
+        """Load a YAML spec (``*.pipeline.yaml``) as a validated pipeline.
+
+        :param path: the spec; relative script and data paths in it start from its folder.
+        :param check_files: whether script files must exist.
+        :raises SpecError: naming the file, the step, the field and the line of the first problem.
+        """
+        from airflow_provider_mlpipe.spec import load_pipeline_file
+
+        return load_pipeline_file(path, check_files=check_files)
+
     # -- run time --------------------------------------------------------------------------
     def resolve_parameters(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Validated run-time values of all parameters (defaults for those not given)."""
@@ -326,19 +339,26 @@ class Pipeline:
         execution_id = session.start(
             self, parameters=parameters, selective_execution_config=selective_execution_config, note=note
         )
-        return PipelineExecution(session, self.name, execution_id)
+        return PipelineExecution(session, self.name, execution_id, artifact_store=self.artifact_store)
 
     def list_executions(
         self, *, session: ExecutionsSession | None = None, limit: int = 20
     ) -> list[PipelineExecution]:
-        """The pipeline's executions, newest first."""
+        """The pipeline's executions, newest first (none if it never ran where ``session`` looks)."""
         from airflow_provider_mlpipe.client import default_session
         from airflow_provider_mlpipe.client.executions import PipelineExecution
+        from airflow_provider_mlpipe.exceptions import PipelineNotFoundError
 
         session = session or default_session()
+        try:
+            descriptions = session.list_executions(self.name, limit=limit)
+        except PipelineNotFoundError:  # this pipeline exists: it just never ran there
+            return []
         return [
-            PipelineExecution(session, self.name, description.execution_id)
-            for description in session.list_executions(self.name, limit=limit)
+            PipelineExecution(
+                session, self.name, description.execution_id, artifact_store=self.artifact_store
+            )
+            for description in descriptions
         ]
 
     def execution(self, execution_id: str, *, session: ExecutionsSession | None = None) -> PipelineExecution:
@@ -346,7 +366,9 @@ class Pipeline:
         from airflow_provider_mlpipe.client import default_session
         from airflow_provider_mlpipe.client.executions import PipelineExecution
 
-        return PipelineExecution(session or default_session(), self.name, execution_id)
+        return PipelineExecution(
+            session or default_session(), self.name, execution_id, artifact_store=self.artifact_store
+        )
 
     def to_dag(self, **dag_kwargs: Any) -> DAG:
         """Build the Airflow DAG (imports Airflow; see :mod:`airflow_provider_mlpipe.factory`)."""

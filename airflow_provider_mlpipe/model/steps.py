@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,12 +26,17 @@ from airflow_provider_mlpipe.model.expressions import (
     iter_references,
     to_canonical,
 )
+from airflow_provider_mlpipe.model.parameters import shown
 
 # Airflow's task_id alphabet, which also keeps a step name from escaping the artifact store's root.
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 # Input, output and channel names become folder names and environment variable suffixes.
 IO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+# Airflow keeps a task's retries in an INTEGER column: 32 bits in Postgres and MySQL.
+MAX_ATTEMPTS_LIMIT = 2**31 - 1
+# The longest wait Airflow's retry delays (Python timedeltas) can hold.
+MAX_WAIT_SECONDS = timedelta.max.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,23 @@ class RetryPolicy:
             or self.max_attempts < 1
         ):
             raise SpecError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}", field="retry")
+        if self.max_attempts > MAX_ATTEMPTS_LIMIT:
+            raise SpecError(
+                f"max_attempts must be at most {MAX_ATTEMPTS_LIMIT} (Airflow stores retries as a 32-bit "
+                f"integer), got {shown(self.max_attempts)}",
+                field="retry.max_attempts",
+            )
         for name in ("interval_seconds", "backoff_rate", "max_interval_seconds"):
             value = getattr(self, name)
             if value is None and name == "max_interval_seconds":
                 continue
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise SpecError(f"{name} must be a number of seconds, got {value!r}", field=f"retry.{name}")
+            if not math.isfinite(value) or abs(value) > MAX_WAIT_SECONDS:
+                raise SpecError(
+                    f"{name} must be a finite number no larger than {MAX_WAIT_SECONDS:.0f}, got {shown(value)}",
+                    field=f"retry.{name}",
+                )
         if self.interval_seconds < 0:
             raise SpecError("interval_seconds must be >= 0", field="retry.interval_seconds")
         if self.backoff_rate < 1:

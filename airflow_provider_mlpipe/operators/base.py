@@ -23,6 +23,7 @@ from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
 from airflow_provider_mlpipe.model.parameters import Parameter
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.model.steps import Step
+from airflow_provider_mlpipe.operators.failures import records_failures
 from airflow_provider_mlpipe.selective.manifest import step_manifest
 from airflow_provider_mlpipe.selective.plan import CONF_KEY as SELECTIVE_CONF_KEY
 from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
@@ -275,6 +276,7 @@ class MlpipeStepOperator(BaseOperator):
     def allow_pickle(self) -> bool:
         return bool(getattr(self.step, "allow_pickle", False))
 
+    @records_failures
     def execute(self, context: Context) -> dict:
         # A step that a selective run did not select only starts when someone cleared it in Airflow:
         # it takes the reference run's outputs again (or skips), it never recomputes.
@@ -347,11 +349,19 @@ def env_name(name: str) -> str:
 
 
 def run_script(operator: BaseOperator, command: list[str], *, env: Mapping[str, str], cwd: Path) -> None:
-    """Run a step's script, streaming its output to the task log; non-zero exit fails the step."""
+    """Run a step's script, streaming its output to the task log; non-zero exit fails the step.
+
+    The error of a failed script ends with the last lines of its output (stdout and stderr merged):
+    that is where a script says what went wrong, and it becomes the step's failure reason.
+    """
     import subprocess
+    from collections import deque
+
+    from airflow_provider_mlpipe.operators.failures import SCRIPT_TAIL_CHARS, SCRIPT_TAIL_LINES, script_tail
 
     operator.log.info("Running: %s", " ".join(command))
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    tail: deque[str] = deque(maxlen=SCRIPT_TAIL_LINES)
     with subprocess.Popen(
         command,
         cwd=cwd,
@@ -359,11 +369,13 @@ def run_script(operator: BaseOperator, command: list[str], *, env: Mapping[str, 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",
         bufsize=1,
     ) as process:
         assert process.stdout is not None
         for line in process.stdout:
             operator.log.info("%s", line.rstrip())
+            tail.append(line.rstrip()[:SCRIPT_TAIL_CHARS])
         code = process.wait()
     if code != 0:
-        raise StepExecutionError(f"{' '.join(command)} exited with code {code}")
+        raise StepExecutionError(f"{' '.join(command)} exited with code {code}" + script_tail(tail))

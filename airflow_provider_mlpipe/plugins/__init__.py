@@ -1,5 +1,11 @@
-"""The provider's Airflow plugin: the selective-run page and endpoint in the api-server, and the
-scheduler listener that honours a ``selective_execution`` block in a plain trigger's conf.
+"""The provider's Airflow plugin: the "Selective run" view and its endpoints in the api-server, and
+the scheduler listener that honours a ``selective_execution`` block in a plain trigger's conf.
+
+The view is a React app (Airflow 3's ``react_apps``): the Airflow UI shows a "Selective run" tab on
+every DAG run and, when it is opened, imports the bundle (``plugins/ui/dist/selective-run.js``, built
+from ``plugins/ui/src``) from the plugin's FastAPI app and renders its default export with the run's
+``dagId`` and ``runId``, inside the UI's own React tree, router and Chakra theme (light or dark).
+Airflow cannot restrict a tab to some DAGs, so on a DAG that is not an mlpipe pipeline the view says so.
 
 Airflow loads this plugin in every component, task processes included, so this module imports
 nothing heavy: the FastAPI app is built on first access, which only the api-server makes.
@@ -35,10 +41,14 @@ class MlpipePlugin(AirflowPlugin):
 
     name = "mlpipe"
     fastapi_apps = _LazyFastAPIApps()  # type: ignore[assignment]
-    external_views = [
+    # Paths relative to the UI's base URL (the UI resolves them against its <base href>), so the
+    # view also loads when Airflow is served under a sub-path.
+    react_apps = [
         {
             "name": "Selective run",
-            "href": f"{URL_PREFIX}/selective?dag_id={{DAG_ID}}&run_id={{RUN_ID}}",
+            "bundle_url": f"{URL_PREFIX.strip('/')}/ui/selective-run.js",
+            "icon": f"{URL_PREFIX.strip('/')}/ui/icon.svg",
+            "icon_dark_mode": f"{URL_PREFIX.strip('/')}/ui/icon-dark.svg",
             "destination": "dag_run",
             "url_route": "mlpipe-selective-run",
         }

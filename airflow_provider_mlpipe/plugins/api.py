@@ -2,23 +2,28 @@
 
 - ``GET  /mlpipe/api/v1/pipelines/{dag_id}/steps[?run_id=]``: the steps, parameters and a reference run.
 - ``POST /mlpipe/api/v1/pipelines/{dag_id}/selectiveRuns``: plan (``dry_run``) or create a selective run;
-  the run and its reused steps are written in one transaction, so the scheduler never races them.
-- ``GET  /mlpipe/selective?dag_id=&run_id=``: the page the Airflow UI shows on a DAG run ("Selective
-  run" tab) where the user ticks the steps to run again.
+  the run, its reused steps and its audit-log entry are written in one transaction, so the scheduler
+  never races them.
+- ``GET  /mlpipe/api/v1/pipelines/{dag_id}/runs/{run_id}/graph``: what the "Selective run" view shows
+  of a run: steps, dependencies, each step's fate in that run, parameters with their JSON schema.
+- ``GET  /mlpipe/ui/{file}``: the view's built bundle (a React app the Airflow UI loads on a DAG run's
+  "Selective run" tab; see :mod:`airflow_provider_mlpipe.plugins`).
 
 Authentication and authorization are Airflow's own: the same JWT (bearer header or the UI's cookie)
-and the same DAG-level permissions as the REST API's DAG run endpoints.
+and the same DAG-level permissions as the REST API's DAG run endpoints. The bundle is static code
+and, like the Airflow UI's own assets, needs no login.
 """
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from airflow_provider_mlpipe.exceptions import MlpipeError
@@ -64,6 +69,7 @@ def create_selective_run(dag_id: str, body: SelectiveRunRequest, user: GetUserDe
     """Create a selective run of ``dag_id``; 400 with the reason if the selection is refused."""
     from airflow.utils.session import create_session
 
+    from airflow_provider_mlpipe.plugins.audit import record_selective_run
     from airflow_provider_mlpipe.selective.runs import create_selective_run as create
 
     config = SelectiveExecutionConfig(body.selected_steps, body.source_run_id, body.include_between)
@@ -81,6 +87,7 @@ def create_selective_run(dag_id: str, body: SelectiveRunRequest, user: GetUserDe
                 run.note = body.note
             response = plan_response(plan)
             if run is not None:
+                record_selective_run(run, plan, body.parameters, user_name=user.get_name(), session=session)
                 response.update(run_id=run.run_id, state=str(run.state), note=run.note)
     except MlpipeError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
@@ -132,9 +139,48 @@ def pipeline_steps(dag_id: str, run_id: str | None = None) -> dict[str, Any]:
     }
 
 
-@app.get("/selective", response_class=HTMLResponse)
-def selective_page() -> HTMLResponse:
-    """The selective-run page. Static: it reads ``dag_id`` and ``run_id`` from its own URL and
-    fetches everything else from the endpoints above, with the user's own credentials."""
-    page = resources.files("airflow_provider_mlpipe.plugins").joinpath("selective.html").read_text()
-    return HTMLResponse(page)
+@app.get(
+    "/api/v1/pipelines/{dag_id}/runs/{run_id}/graph",
+    dependencies=[Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN))],
+)
+def run_graph(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The steps of ``dag_id`` and what became of each in run ``run_id``, and the pipeline's params.
+
+    A DAG that is not an mlpipe pipeline answers ``{"pipeline": false, "reason": ...}`` (Airflow shows
+    the view's tab on every DAG run, and the view says so instead of failing).
+    """
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason
+    from airflow_provider_mlpipe.plugins.run_graph import run_graph as read_run_graph
+
+    with create_session() as session:
+        dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+        if dag is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no DAG named {dag_id!r}")
+        reason = not_a_pipeline_reason(dag)
+        if reason is not None:
+            return {"dag_id": dag_id, "pipeline": False, "reason": reason}
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"pipeline {dag_id!r} has no run {run_id!r}")
+        return read_run_graph(dag, run, session=session)
+
+
+BUNDLE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MEDIA_TYPES = {".js": "text/javascript", ".svg": "image/svg+xml", ".css": "text/css"}
+
+
+@app.get("/ui/{name}")
+def ui_bundle(name: str) -> FileResponse:
+    """A file of the view's built bundle (``plugins/ui/dist`` in the package); 404 for anything else."""
+    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    path = resources.files("airflow_provider_mlpipe.plugins").joinpath("ui", "dist", name)
+    if not BUNDLE_FILE.fullmatch(name) or suffix not in MEDIA_TYPES or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {name!r} in the mlpipe UI bundle")
+    # The package ships a file system folder (a wheel unpacks), so the traversable is a real path.
+    # no-cache: the browser revalidates (ETag) and picks up a new bundle after an upgrade.
+    return FileResponse(str(path), media_type=MEDIA_TYPES[suffix], headers={"Cache-Control": "no-cache"})

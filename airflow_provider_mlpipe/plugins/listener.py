@@ -1,4 +1,9 @@
-"""Scheduler listener: honour a ``selective_execution`` block given in a plain trigger's conf.
+"""Scheduler listener: check a pipeline run's conf when the scheduler starts the run, honour a
+``selective_execution`` block given in a plain trigger's conf, and note on each failed step's task
+instance why it failed.
+
+A conf that names a parameter the pipeline does not have (``MaxDepht``) is refused: the run fails
+with the reason as its note before any step runs, instead of running with the default value.
 
 ``airflow dags trigger --conf '{"selective_execution": {...}}'`` (or the REST API's plain trigger)
 creates a queued run with every task still to do. When the scheduler starts that run, before it
@@ -25,19 +30,69 @@ log = logging.getLogger(__name__)
 
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
-    """Apply the run's selective block if it has one that was not applied yet."""
+    """Refuse a pipeline run given unknown parameters; apply a selective block not applied yet."""
+    from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
     from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
 
-    if not is_unapplied_selective_run(dag_run.conf):
+    dag = getattr(dag_run, "dag", None)
+    if dag is None or OUTCOME_TASK_ID not in getattr(dag, "task_dict", {}):
+        return  # not a pipeline
+    unknown = unknown_parameters_message(dag, dag_run.conf)
+    selective = is_unapplied_selective_run(dag_run.conf)
+    if unknown is None and not selective:
         return
     from sqlalchemy.orm import object_session
 
     session = object_session(dag_run)
-    dag = getattr(dag_run, "dag", None)
-    if session is None or dag is None:
-        log.error("mlpipe: cannot apply the selective block of run %s: no session or DAG", dag_run.run_id)
+    if session is None:
+        log.error("mlpipe: cannot check run %s: it has no DB session", dag_run.run_id)
         return
-    apply_or_fail(dag_run, dag, session)
+    if unknown is not None:
+        log.warning("mlpipe: run %s refused: %s", dag_run.run_id, unknown)
+        refuse(dag_run, unknown, session=session, what="Run")
+    elif selective:
+        apply_or_fail(dag_run, dag, session)
+
+
+def unknown_parameters_message(dag: Any, conf: Any) -> str | None:
+    """Why a run's conf is refused, if it names parameters the pipeline does not have (a misspelt name
+    would otherwise be ignored, and the run would use the default)."""
+    import difflib
+
+    from airflow_provider_mlpipe.selective.plan import CONF_KEY
+
+    known = list(dag.params.keys())
+    unknown = sorted(key for key in (conf or {}) if key != CONF_KEY and key not in known)
+    if not unknown:
+        return None
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return f"unknown parameter(s) {', '.join(hints)}; the pipeline has: {', '.join(known) or 'none'}"
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    """Note on each failed step's task instance why it failed (see ``note_failed_steps``)."""
+    note_failed_steps(dag_run)
+
+
+def note_failed_steps(dag_run: Any) -> None:
+    """Copy each failed step's ``mlpipe_failure`` reason into its task instance's note.
+
+    Runs in the scheduler's transaction; never raises (a listener error must not disturb it).
+    """
+    from sqlalchemy.orm import object_session
+
+    from airflow_provider_mlpipe import dagruns
+
+    try:
+        session = object_session(dag_run)
+        if session is not None:
+            dagruns.note_failed_steps(dag_run, session=session)
+    except Exception:
+        log.exception("mlpipe: could not note why the steps of run %s failed", dag_run.run_id)
 
 
 def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:
@@ -90,10 +145,10 @@ def savepoint(session: Any) -> Iterator[None]:
     nested.commit()
 
 
-def refuse(dag_run: Any, reason: str, *, session: Any) -> None:
-    """Fail a run whose selective block cannot be applied, before any of its steps runs."""
+def refuse(dag_run: Any, reason: str, *, session: Any, what: str = "Selective execution") -> None:
+    """Fail a run before any of its steps runs, with the reason as its note."""
     from airflow.utils.state import DagRunState
 
     dag_run.set_state(DagRunState.FAILED)
-    dag_run.note = f"Selective execution refused: {reason}"
+    dag_run.note = f"{what} refused: {reason}"
     session.flush()

@@ -8,7 +8,8 @@ Two carriers, both serialized with the DAG and never truncated by size:
   max_templated_field_length``, 4096 characters by default, so nothing that grows with the pipeline
   may travel this way);
 - the DAG's edge labels, which the graph view shows: ``train, validation`` on an edge that passes
-  data (the outputs or property files read), ``if branch`` / ``else branch`` on the edges from a
+  data (the outputs read; a ``JsonGet`` reads the output that holds its property file; output names
+  hold no spaces or commas), ``if branch`` / ``else branch`` on the edges from a
   condition step to its branches (``if branch: outcome`` when the branch step also reads the
   condition's output). An edge without a label is a plain ``depends_on``.
 
@@ -46,7 +47,7 @@ def edge_label(branch: str | None, data: Iterable[str]) -> str | None:
     """The label of the edge into a step: the condition branch it is in, and the data it reads.
 
     :param branch: ``"if"`` or ``"else"`` when the edge goes from a condition step to its branch.
-    :param data: names of the upstream step's outputs or property files that the step reads.
+    :param data: names of the upstream step's outputs that the step reads.
     """
     names = _DATA_SEPARATOR.join(sorted(set(data)))
     if branch is None:
@@ -57,7 +58,7 @@ def edge_label(branch: str | None, data: Iterable[str]) -> str | None:
 def parse_edge_label(label: str | None) -> tuple[str | None, list[str]]:
     """The (branch, data names) of an edge label written by :func:`edge_label`.
 
-    Output and property file names hold no spaces, so "if branch" cannot be mistaken for a name.
+    Output names hold no spaces, so "if branch" cannot be mistaken for one.
     """
     if not label:
         return None, []

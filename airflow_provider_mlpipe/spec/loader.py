@@ -126,6 +126,11 @@ _SpecLoader.yaml_implicit_resolvers = {
 _SpecLoader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+# YAML 1.2 numbers: ``1e-3`` and ``1e999`` are floats (YAML 1.1 wants a dot, ``1.0e-3``, and would read
+# them as strings, so a Float parameter's ``default: 1e-3`` was refused as text).
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def _check_unique_keys(node: yaml.MappingNode) -> None:
@@ -181,7 +186,12 @@ def _read_yaml(text: str, file: str) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         what = "; ".join(str(part) for part in (error.context, error.problem) if part)
-        raise SpecError(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None) from None
+        raise SpecError(
+            f"invalid YAML: {what}",
+            file=file,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,  # 1-based, as PyYAML prints it
+        ) from None
     except yaml.YAMLError as error:
         raise SpecError(f"invalid YAML: {error}", file=file) from None
     except RecursionError:

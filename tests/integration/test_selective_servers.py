@@ -397,6 +397,17 @@ def test_a_plain_trigger_with_a_refused_selection_fails_the_run_with_the_reason(
     assert planned["source_run_id"] not in (None, run["dag_run_id"])
 
 
+def test_a_plain_trigger_with_a_misspelt_parameter_is_refused_not_run(rest: Rest) -> None:
+    status, run = rest.call(
+        "POST", f"/api/v2/dags/{PIPELINE}/dagRuns", {"logical_date": None, "conf": {"MaxDepht": 3}}
+    )
+    assert status == 200, run
+    finished = rest.wait(run["dag_run_id"])
+    assert finished["state"] == "failed"
+    assert finished["note"].startswith("Run refused: unknown parameter(s) MaxDepht (did you mean MaxDepth?)")
+    assert all(ti["try_number"] == 0 for ti in rest.task_instances(run["dag_run_id"]).values())
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -518,7 +529,7 @@ def test_parallel_starts_from_threads_and_processes_are_independent(
     assert len(models) == 5, "each run trained its own model"
 
 
-def test_executions_commands_and_the_selective_page(
+def test_executions_commands_and_the_selective_view_endpoints(
     servers: AirflowServers, rest: Rest, reference: str
 ) -> None:
     command = [sys.executable, "-m", "airflow_provider_mlpipe.cli.main", "executions"]
@@ -544,15 +555,17 @@ def test_executions_commands_and_the_selective_page(
     assert all(name in steps.stdout for name in STEPS)
 
     run_id = urllib.parse.quote(reference, safe="")  # run ids hold "+", a space in a query string
-    status, page = rest.call("GET", f"/mlpipe/selective?dag_id={PIPELINE}&run_id={run_id}")
-    assert status == 200 and "Start selective run" in page
     status, info = rest.call("GET", f"/mlpipe/api/v1/pipelines/{PIPELINE}/steps?run_id={run_id}")
     assert status == 200
     assert [step["name"] for step in info["steps"]] == STEPS
     assert info["reference"]["run_id"] == reference
+    status, graph = rest.call("GET", f"/mlpipe/api/v1/pipelines/{PIPELINE}/runs/{run_id}/graph")
+    assert status == 200 and [step["name"] for step in graph["steps"]] == STEPS
     status, plugins = rest.call("GET", "/api/v2/plugins")
-    view = next(plugin for plugin in plugins["plugins"] if plugin["name"] == "mlpipe")["external_views"][0]
-    assert view["destination"] == "dag_run" and "{RUN_ID}" in view["href"]
+    view = next(plugin for plugin in plugins["plugins"] if plugin["name"] == "mlpipe")["react_apps"][0]
+    assert view["destination"] == "dag_run"
+    status, bundle = rest.call("GET", "/" + view["bundle_url"])
+    assert status == 200 and "AirflowPlugin" in bundle
 
 
 def test_a_changed_upstream_definition_is_refused(

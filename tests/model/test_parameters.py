@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -230,6 +231,45 @@ def test_parse_text_refuses_text_naming_parameter_and_type(
         parameter.parse_text(text)
 
     assert str(raised.value) == f"parameter 'MaxDepth' expects {type_word}, got {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "words"),
+    [
+        (ParameterFloat("F"), float("nan"), "must be a finite number, got nan"),
+        (ParameterFloat("F"), float("inf"), "must be a finite number, got inf"),
+        (ParameterFloat("F"), float("-inf"), "must be a finite number, got -inf"),
+        (ParameterFloat("F"), 10**400, "must be a finite number, got 10000000000000000000... (401 digits)"),
+        (ParameterInteger("I"), 2**63, "must fit in 64 bits"),
+        (ParameterInteger("I"), -(2**63) - 1, "must fit in 64 bits"),
+    ],
+)
+def test_coerce_refuses_numbers_airflow_cannot_store(parameter: Parameter, value: Any, words: str) -> None:
+    """NaN, infinities and integers beyond 64 bits: Airflow's params, JSON and DB refuse them at run time."""
+    with pytest.raises(ParameterValidationError, match=re.escape(words)):
+        parameter.coerce(value)
+    with pytest.raises(SpecError, match=re.escape(words)):
+        type(parameter)(parameter.name, default_value=value)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "text"),
+    [
+        (ParameterFloat("F"), "nan"),
+        (ParameterFloat("F"), "inf"),
+        (ParameterFloat("F"), "1e999"),
+        (ParameterInteger("I"), "9223372036854775808"),
+    ],
+)
+def test_parse_text_refuses_numbers_airflow_cannot_store(parameter: Parameter, text: str) -> None:
+    with pytest.raises(ParameterValidationError, match="finite number|64 bits"):
+        parameter.parse_text(text)
+
+
+def test_the_64_bit_limits_themselves_are_accepted() -> None:
+    assert ParameterInteger("I").coerce(2**63 - 1) == 2**63 - 1
+    assert ParameterInteger("I").coerce(-(2**63)) == -(2**63)
+    assert ParameterFloat("F").coerce(1e308) == 1e308
 
 
 def test_parse_text_checks_enum_values() -> None:

@@ -400,6 +400,14 @@ def test_retry_policy_defaults_and_to_dict() -> None:
             {"interval_seconds": 10, "max_interval_seconds": 5},
             "max_interval_seconds must be >= interval_seconds",
         ),
+        # What Airflow could not store: a 32-bit retries column, finite timedeltas.
+        ({"max_attempts": 2**31}, "max_attempts must be at most 2147483647"),
+        ({"max_attempts": 2**70}, "max_attempts must be at most 2147483647"),
+        ({"interval_seconds": float("inf")}, "interval_seconds must be a finite number"),
+        ({"interval_seconds": float("nan")}, "interval_seconds must be a finite number"),
+        ({"interval_seconds": 1e300}, "interval_seconds must be a finite number no larger than"),
+        ({"backoff_rate": float("inf")}, "backoff_rate must be a finite number"),
+        ({"max_interval_seconds": float("inf")}, "max_interval_seconds must be a finite number"),
     ],
 )
 def test_retry_policy_refuses_invalid_values(arguments: dict[str, Any], message: str) -> None:

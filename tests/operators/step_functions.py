@@ -67,3 +67,16 @@ def train_mean(hyperparameters: dict[str, Any], channels: dict[str, Path], model
     mean = sum(numbers) / len(numbers) * hyperparameters["scale"]
     (model_dir / "model.json").write_text(json.dumps({"mean": mean}))
     return {"mean": mean, "count": len(numbers)}
+
+
+def raise_value_error(size: int) -> None:
+    """Fails with a message of ``size`` characters and more."""
+    raise ValueError("start of a long message " + "x" * size + " end of a long message")
+
+
+def log_and_echo(value: Any) -> Any:
+    """Logs through stdlib logging (as user code does), then returns its argument."""
+    import logging
+
+    logging.getLogger(__name__).info("echoing %s", value)
+    return value

@@ -1,4 +1,5 @@
-"""The scheduler listener applies a plain trigger's selective block all or nothing.
+"""The scheduler listener refuses unknown parameters and applies a plain trigger's selective block
+all or nothing.
 
 The listener runs in the scheduler's own transaction; here it is called the same way, on a real run in
 the test's SQLite DB (the run created as ``airflow dags trigger --conf`` creates it, with every task
@@ -14,7 +15,7 @@ import pytest
 
 from airflow_provider_mlpipe.client.local import LocalSession
 from airflow_provider_mlpipe.model import FunctionStep, ParameterInteger, Pipeline
-from airflow_provider_mlpipe.plugins.listener import apply_or_fail
+from airflow_provider_mlpipe.plugins.listener import on_dag_run_running
 from airflow_provider_mlpipe.selective.plan import CONF_KEY
 from tests.client import pipeline_functions as fns
 
@@ -57,9 +58,10 @@ def listen(pipeline: Pipeline, run_id: str) -> bool:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == run_id))
         run.dag = DBDagBag().get_dag_for_run(run, session=session)
         run.state = "running"
-        applied = apply_or_fail(run, run.dag, session)
+        on_dag_run_running(run, msg="")
         guard.commit()
-    return applied
+    block = run_state(pipeline, run_id)["conf"].get(CONF_KEY)
+    return isinstance(block, dict) and "reused_steps" in block
 
 
 def run_state(pipeline: Pipeline, run_id: str) -> dict[str, Any]:
@@ -139,3 +141,23 @@ def test_any_error_half_way_leaves_nothing_applied(pipeline: Pipeline, monkeypat
     assert after["xcoms"] == []
     assert after["conf"] == before["conf"]
     assert "reused_steps" not in after["conf"][CONF_KEY]
+
+
+def test_a_misspelt_parameter_is_refused_not_run_with_the_default(pipeline: Pipeline):
+    run_id = triggered_run(pipeline, {"Sclae": 5, "Rows": 2})
+
+    assert listen(pipeline, run_id) is False
+
+    after = run_state(pipeline, run_id)
+    assert after["state"] == "failed"
+    assert after["note"] == (
+        "Run refused: unknown parameter(s) Sclae (did you mean Scale?); the pipeline has: Rows, Scale"
+    )
+    assert all(state is None for state, _ in after["tasks"].values())
+
+
+def test_a_plain_run_with_known_parameters_is_left_alone(pipeline: Pipeline):
+    run_id = triggered_run(pipeline, {"Scale": 5})
+    listen(pipeline, run_id)
+    after = run_state(pipeline, run_id)
+    assert after["state"] == "running" and after["note"] is None

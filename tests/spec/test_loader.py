@@ -921,21 +921,25 @@ def test_an_unquoted_comma_in_a_flow_mapping_is_explained(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "words"),
+    ("text", "line", "column", "words"),
     [
-        ("name: invalid\nsteps: [\n", 3, ("did not find expected node content",)),
-        ("name: t\nsteps:\n  - name: A\n   type: fail\n", 4, ("while parsing a block collection",)),
-        ("name: t\nsteps:\n\t- {name: A, type: fail}\n", 3, ("cannot start any token",)),
-        ("name: t\nname: u\nsteps: []\n", 2, ("duplicate key 'name'", "first on line 1")),
-        ("name: t\nsteps: *nowhere\n", 2, ("undefined alias",)),
-        ("name: t\n---\nname: u\n", 2, ("single document",)),
+        ("name: invalid\nsteps: [\n", 3, 1, ("did not find expected node content",)),
+        ("name: t\nsteps:\n  - name: A\n   type: fail\n", 4, 4, ("while parsing a block collection",)),
+        ("name: t\nsteps:\n\t- {name: A, type: fail}\n", 3, 1, ("cannot start any token",)),
+        ("name: t\nname: u\nsteps: []\n", 2, 1, ("duplicate key 'name'", "first on line 1")),
+        ("name: t\nsteps: *nowhere\n", 2, 8, ("undefined alias",)),
+        ("name: t\n---\nname: u\n", 2, 1, ("single document",)),
+        ("name: t\nsteps:\n  - {name: A, type: function\n    function: x}\n", 4, 13, ("flow mapping",)),
     ],
 )
-def test_invalid_yaml_names_the_file_and_line(tmp_path: Path, text: str, line: int, words: tuple[str, ...]):
+def test_invalid_yaml_names_the_file_line_and_column(
+    tmp_path: Path, text: str, line: int, column: int, words: tuple[str, ...]
+):
     path = write(tmp_path, text)
     error = load_error(path)
-    assert (error.file, error.line) == (str(path), line)
-    assert f"{path}:{line}: invalid YAML" in str(error)
+    # The column PyYAML reports (1-based, as in its own messages): file:line:column, as compilers print.
+    assert (error.file, error.line, error.column) == (str(path), line, column)
+    assert f"{path}:{line}:{column}: invalid YAML" in str(error)
     for word in words:
         assert word in str(error)
 
@@ -1030,6 +1034,60 @@ def test_wrong_types_and_shapes_are_spec_errors(
 ):
     path = write(tmp_path, text)
     assert_points_at(load_error(path, check_files=False), path, step=step, field=field, words=(words,))
+
+
+# -- numbers Airflow cannot take: the run would refuse them, so loading (and mlpipe validate) does --
+# fmt: off
+OUT_OF_RANGE = [
+    ("name: t\nparameters:\n  - {name: X, type: Float, default: 1e999}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "finite number, got inf"),
+    ("name: t\nparameters:\n  - {name: X, type: Float, default: 1.0e+999}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "finite number, got inf"),
+    ("name: t\nparameters:\n  - {name: X, type: Float, default: -.inf}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "finite number, got -inf"),
+    ("name: t\nparameters:\n  - {name: X, type: Float, default: .nan}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "finite number, got nan"),
+    ("name: t\nparameters:\n  - {name: X, type: Float, default: nan}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "expects float"),
+    ("name: t\nparameters:\n  - {name: X, type: Float, default: 1.0, enum: [1.0, .inf]}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.enum value", "finite number"),
+    ("name: t\nparameters:\n  - {name: X, type: Integer, default: 9223372036854775808}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "must fit in 64 bits"),
+    ("name: t\nparameters:\n  - {name: X, type: Integer, default: -9223372036854775809}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.default", "must fit in 64 bits"),
+    ("name: t\nparameters:\n  - {name: X, type: Integer, default: 1, enum: [1, 123456789012345678901234567890]}  # <-\nsteps: [{name: A, type: fail}]\n", None, "parameters.X.enum value", "must fit in 64 bits"),
+    ("name: t\nsteps:\n  - name: A\n    type: fail\n    retry:\n      max_attempts: 123456789012345678901234567890  # <-\n", "A", "retry.max_attempts", "at most 2147483647"),
+    ("name: t\nsteps:\n  - name: A\n    type: fail\n    retry:\n      interval_seconds: 1e999  # <-\n", "A", "retry.interval_seconds", "finite number"),
+    ("name: t\nsteps:\n  - name: A\n    type: fail\n    retry:\n      backoff_rate: .nan  # <-\n", "A", "retry.backoff_rate", "finite number"),
+    ("name: t\nsteps:\n  - name: A\n    type: fail\n    retry:\n      interval_seconds: 1\n      max_interval_seconds: 1e300  # <-\n", "A", "retry.max_interval_seconds", "no larger than"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("text", "step", "field", "words"),
+    OUT_OF_RANGE,
+    ids=[f"{case[2]}-{index}" for index, case in enumerate(OUT_OF_RANGE)],
+)
+def test_numbers_airflow_cannot_store_are_spec_errors(
+    tmp_path: Path, text: str, step: str | None, field: str, words: str
+):
+    path = write(tmp_path, text)
+    assert_points_at(load_error(path, check_files=False), path, step=step, field=field, words=(words,))
+
+
+def test_exponent_numbers_are_numbers_as_in_yaml_1_2(tmp_path: Path):
+    """``1e-3`` is a float (YAML 1.1 would read it as text without a dot); plain integers stay integers."""
+    path = write(
+        tmp_path,
+        """
+        name: t
+        parameters:
+          - {name: Rate, type: Float, default: 1e-3}
+          - {name: Depth, type: Integer, default: 5}
+        steps:
+          - {name: A, type: function, function: "m:f", arguments: {big: 2E+5, label: 1e5x, version: "1e3"}}
+        """,
+    )
+    pipeline = load_pipeline_file(path, check_files=False)
+    assert pipeline.parameters["Rate"].default_value == 0.001
+    assert (
+        pipeline.parameters["Depth"].default_value == 5
+        and type(pipeline.parameters["Depth"].default_value) is int
+    )
+    assert pipeline.steps["A"].arguments == {"big": 200000.0, "label": "1e5x", "version": "1e3"}
 
 
 def test_no_mutation_of_a_valid_spec_escapes_as_a_raw_python_error():
