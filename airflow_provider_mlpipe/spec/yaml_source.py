@@ -17,6 +17,7 @@ constructor, so what is refused (Python tags) and how tagged values read is PyYA
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -61,7 +62,23 @@ class YamlSeq(list[Any]):
 
 
 class _SpecLoader(_SafeBase):
-    """PyYAML's safe loader with YAML 1.2 booleans and exponent floats (see the module docstring)."""
+    """PyYAML's safe loader with YAML 1.2 booleans and exponent floats (see the module docstring).
+
+    The parser asks the resolver for the tag of every scalar; a spec repeats the same few words
+    (keys, step kinds, output names) many times, so plain scalars are resolved once per distinct
+    value. Path resolvers are not used, so their per-node bookkeeping is skipped.
+    """
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _plain_scalar_tag(value)
+        return str(_SafeBase.resolve(self, kind, value, implicit))
 
 
 _SpecLoader.yaml_implicit_resolvers = {
@@ -72,6 +89,20 @@ _SpecLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|F
 _SpecLoader.add_implicit_resolver(
     _FLOAT, re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
 )
+
+
+@lru_cache(maxsize=4096)
+def _plain_scalar_tag(value: str) -> str:
+    """The tag of a plain (unquoted) scalar, by the implicit resolvers above (PyYAML's own rule)."""
+    if value == "":
+        resolvers = _SpecLoader.yaml_implicit_resolvers.get("", [])
+    else:
+        resolvers = _SpecLoader.yaml_implicit_resolvers.get(value[0], [])
+    wildcard = _SpecLoader.yaml_implicit_resolvers.get(None, [])
+    for tag, regexp in resolvers + wildcard:
+        if regexp.match(value):
+            return str(tag)
+    return _STR
 
 
 class _Builder:
@@ -87,12 +118,12 @@ class _Builder:
         }
 
     def build(self, node: yaml.Node) -> Any:
+        if type(node) is yaml.ScalarNode:  # immutable: an alias of a scalar needs no identity
+            return node.value if node.tag == _STR else self.scalar(node)
         known = self.built.get(id(node))
         if known is not None or id(node) in self.built:
             return known
-        if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node)
-        elif isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
             value = self.mapping(node)
         elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
             value = self.sequence(node)
