@@ -119,10 +119,11 @@ class _Builder:
 
     def build(self, node: yaml.Node) -> Any:
         if type(node) is yaml.ScalarNode:  # immutable: an alias of a scalar needs no identity
-            return node.value if node.tag == _STR else self.scalar(node)
+            return node.value if node.tag == _STR else self.scalar(node)  # type: ignore[arg-type]
         known = self.built.get(id(node))
         if known is not None or id(node) in self.built:
             return known
+        value: Any
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
             value = self.mapping(node)
         elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
