@@ -119,7 +119,7 @@ class _Builder:
 
     def build(self, node: yaml.Node) -> Any:
         if type(node) is yaml.ScalarNode:  # immutable: an alias of a scalar needs no identity
-            return node.value if node.tag == _STR else self.scalar(node)  # type: ignore[arg-type]
+            return node.value if node.tag == _STR else self.scalar(node)
         known = self.built.get(id(node))
         if known is not None or id(node) in self.built:
             return known
