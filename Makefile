@@ -44,6 +44,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
+	$(BIN)/pip install -q -e ".[examples,dev,bench]"
 	$(BIN)/python bench/bench_factory.py
 	$(BIN)/python bench/bench_step_overhead.py
 	$(BIN)/python bench/bench_selective.py

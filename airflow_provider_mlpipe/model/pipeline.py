@@ -89,7 +89,9 @@ class Pipeline:
             self.steps[step.name] = step
             if step.base_dir is None:
                 step.base_dir = self.base_dir
+        # The graph is fixed once the pipeline is built: computed once (validation, then the DAG).
         self._upstream: dict[str, set[str]] | None = None
+        self._order: list[str] | None = None
 
     # -- errors ----------------------------------------------------------------------------
     def _error(self, error: SpecError) -> SpecError:
@@ -125,9 +127,12 @@ class Pipeline:
 
     def topological_order(self) -> list[str]:
         """Step names, each after all its upstream steps (stable for the same pipeline)."""
+        if self._order is not None:
+            return list(self._order)
         sorter = graphlib.TopologicalSorter({name: sorted(deps) for name, deps in self.upstream().items()})
         try:
-            return list(sorter.static_order())
+            self._order = list(sorter.static_order())
+            return list(self._order)
         except graphlib.CycleError as error:
             cycle = error.args[1]
             raise self._error(

@@ -287,7 +287,7 @@ def test_a_multipart_upload_that_fails_midway_is_aborted(iam_setup: dict, iam_se
 
 def test_a_spec_names_its_connection(s3_conn: str, s3_bucket: str):
     from airflow_provider_mlpipe.settings import artifact_store_for
-    from airflow_provider_mlpipe.spec.loader import load_pipeline_text
+    from airflow_provider_mlpipe.spec import load_pipeline_text
 
     spec = f"""
 name: with_conn

@@ -1,0 +1,250 @@
+"""Reading the steps of a spec: their common options, and the fields of each step kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
+from airflow_provider_mlpipe.model.steps import (
+    IO_NAME,
+    STEP_KINDS,
+    STEP_NAME,
+    ProcessingInput,
+    ProcessingOutput,
+    PropertyFile,
+    RetryPolicy,
+    Step,
+)
+from airflow_provider_mlpipe.spec.expressions import ExpressionReader
+from airflow_provider_mlpipe.spec.fields import describe, suggestion
+from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key
+
+_COMMON_STEP_KEYS = ("name", "type", "depends_on", "retry", "display_name", "description")
+_STEP_KEYS: dict[str, tuple[str, ...]] = {
+    "function": ("function", "arguments", "outputs", "allow_pickle"),
+    "processing": ("code", "inputs", "outputs", "arguments", "env", "command", "property_files"),
+    "training": ("code", "function", "hyperparameters", "inputs", "command", "env"),
+    "condition": ("conditions", "if_steps", "else_steps"),
+    "fail": ("error_message",),
+    "register_model": (
+        "model_data",
+        "model_package_group_name",
+        "approval_status",
+        "model_metrics",
+        "metadata",
+    ),
+}
+_RETRY_KEYS = ("max_attempts", "interval_seconds", "backoff_rate", "max_interval_seconds")
+_PROPERTY_FILE_KEYS = ("name", "output", "path")
+
+
+class StepReader(ExpressionReader):
+    """Reads the ``steps`` list: each step's name, kind, common options and kind-specific fields."""
+
+    def read_steps(self, raw: Any, line: int | None) -> list[Step]:
+        items = self.sequence(raw, "steps", line) if raw is not None else []
+        first_lines: dict[str, int | None] = {}
+        steps = []
+        for index, item in enumerate(items):
+            steps.append(self.read_step(item, index, line_of_item(items, index, line), first_lines))
+            self.step = None
+        return steps
+
+    def read_step(self, raw: Any, index: int, line: int | None, first_lines: dict[str, int | None]) -> Step:
+        spec = self.mapping(raw, f"steps[{index}]", line)
+        name = self.step_name(spec, index, line)
+        self.step = name
+        if name in first_lines:
+            raise self.error(
+                f"duplicate step name (first defined on line {first_lines[name]})",
+                "name",
+                line_of_key(spec, "name"),
+                PipelineGraphError,
+            )
+        first_lines[name] = line
+        self.note(None, line)
+        self.note_keys(spec)
+        kind = self.text(self.require(spec, "type", what="a step"), "type", line_of_key(spec, "type"))
+        if kind not in STEP_KINDS:
+            raise self.error(
+                f"unknown step type {kind!r}{suggestion(kind, list(STEP_KINDS))} (known: {', '.join(STEP_KINDS)})",
+                "type",
+                line_of_key(spec, "type"),
+            )
+        self.check_keys(spec, _COMMON_STEP_KEYS + _STEP_KEYS[kind], what=f"a {kind} step")
+        options = {**_STEP_READERS[kind](self, spec), **self.common_options(spec)}
+        try:
+            return STEP_KINDS[kind](name, **options)
+        except SpecError as error:
+            raise self.relocate(error) from None
+        # A value the checks above let through is still the spec's fault, not a crash.
+        except (TypeError, ValueError) as error:
+            raise self.error(f"invalid {kind} step: {error}", None, line) from None
+
+    def step_name(self, spec: Mapping[Any, Any], index: int, line: int | None) -> str:
+        name = self.require(spec, "name", what="a step", prefix=f"steps[{index}].")
+        name_line = line_of_key(spec, "name", line)
+        if not isinstance(name, str):
+            raise self.error(
+                f"a step name must be a string, got {describe(name)}", f"steps[{index}].name", name_line
+            )
+        if not STEP_NAME.fullmatch(name):
+            # Checked before anything else: the name becomes a task id and a folder of the artifact store.
+            self.step = name
+            raise self.error(
+                f"invalid step name {name!r}: use letters, digits, '_', '-', '.' (not first), at most 200",
+                "name",
+                name_line,
+            )
+        return name
+
+    def common_options(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        return {
+            "depends_on": self.optional_strings(spec, "depends_on"),
+            "retry_policy": self.retry(spec),
+            "display_name": self.optional_text(spec, "display_name"),
+            "description": self.optional_text(spec, "description"),
+        }
+
+    def retry(self, spec: Mapping[Any, Any]) -> RetryPolicy | None:
+        if spec.get("retry") is None:
+            return None
+        line = line_of_key(spec, "retry")
+        retry = self.mapping(spec["retry"], "retry", line)
+        self.check_keys(retry, _RETRY_KEYS, what="retry", prefix="retry.")
+        self.note_keys(retry, prefix="retry.")
+        options: dict[str, Any] = {}
+        for key, value in retry.items():
+            field, key_line = f"retry.{key}", line_of_key(retry, key)
+            if key == "max_attempts" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise self.error(f"expected an integer, got {describe(value)}", field, key_line)
+            if value is not None or key != "max_interval_seconds":
+                options[key] = self.number(value, field, key_line)
+        try:
+            return RetryPolicy(**options)
+        except SpecError as error:  # a range (backoff_rate >= 1...): the model's rule, our line
+            raise self.relocate(error) from None
+
+    def function_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        self.note("code", line_of_key(spec, "function"))  # the model checks a "file.py:f" file as "code"
+        options: dict[str, Any] = {
+            "function": self.text(
+                self.require(spec, "function", what="a function step"),
+                "function",
+                line_of_key(spec, "function"),
+            ),
+            "arguments": self.value_map(spec, "arguments"),
+            "allow_pickle": self.boolean(spec, "allow_pickle"),
+        }
+        outputs = self.optional_strings(spec, "outputs", pattern=IO_NAME)
+        if outputs is not None:
+            options["outputs"] = outputs
+        return options
+
+    def processing_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        inputs = self.value_map(spec, "inputs", names=IO_NAME)
+        job_arguments = self.value_list(spec, "arguments")
+        # The model calls them job_arguments[i]: its errors must find the same lines.
+        self.note("job_arguments", line_of_key(spec, "arguments"))
+        for index in range(len(job_arguments)):
+            self.note(f"job_arguments[{index}]", line_of_item(spec["arguments"], index))
+        return {
+            "code": self.text(
+                self.require(spec, "code", what="a processing step"), "code", line_of_key(spec, "code")
+            ),
+            "inputs": [ProcessingInput(name, source) for name, source in inputs.items()],
+            "outputs": [
+                ProcessingOutput(name)
+                for name in self.optional_strings(spec, "outputs", pattern=IO_NAME) or []
+            ],
+            "job_arguments": job_arguments,
+            "env": self.value_map(spec, "env"),
+            "command": self.optional_strings(spec, "command"),
+            "property_files": self.property_files(spec),
+        }
+
+    def property_files(self, spec: Mapping[Any, Any]) -> list[PropertyFile]:
+        raw = spec.get("property_files")
+        if raw is None:
+            return []
+        items = self.sequence(raw, "property_files", line_of_key(spec, "property_files"))
+        result: list[PropertyFile] = []
+        for index, item in enumerate(items):
+            field, line = f"property_files[{index}]", line_of_item(items, index)
+            entry = self.mapping(item, field, line)
+            self.check_keys(entry, _PROPERTY_FILE_KEYS, what="a property file", prefix=f"{field}.")
+            name, output, path = (
+                self.text(
+                    self.require(entry, key, what="a property file", prefix=f"{field}."),
+                    f"{field}.{key}",
+                    line_of_key(entry, key),
+                )
+                for key in _PROPERTY_FILE_KEYS
+            )
+            if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+                # The file is read from inside the output directory; it must not point outside it.
+                raise self.error(
+                    f"the path must stay inside output {output!r}, got {path!r}",
+                    f"{field}.path",
+                    line_of_key(entry, "path"),
+                )
+            if name in (known.name for known in result):
+                raise self.error(f"duplicate property file {name!r}", f"{field}.name", line)
+            result.append(PropertyFile(name, output, path))
+        return result
+
+    def training_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        if "code" not in spec:
+            self.note("code", line_of_key(spec, "function"))  # as for function steps
+        return {
+            "code": self.optional_text(spec, "code"),
+            "function": self.optional_text(spec, "function"),
+            "hyperparameters": self.value_map(spec, "hyperparameters"),
+            "inputs": self.value_map(spec, "inputs", names=IO_NAME),
+            "command": self.optional_strings(spec, "command"),
+            "env": self.value_map(spec, "env"),
+        }
+
+    def condition_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        raw = spec.get("conditions")
+        items = self.sequence(raw, "conditions", line_of_key(spec, "conditions")) if raw is not None else []
+        return {
+            "conditions": [
+                self.condition(item, f"conditions[{index}]", line_of_item(items, index))
+                for index, item in enumerate(items)
+            ],
+            "if_steps": self.optional_strings(spec, "if_steps"),
+            "else_steps": self.optional_strings(spec, "else_steps"),
+        }
+
+    def fail_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        return {"error_message": self.optional_value(spec, "error_message", "")}
+
+    def register_model_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        for key in ("model_data", "model_package_group_name"):
+            self.require(spec, key, what="a register_model step")
+        return {
+            "model_data": self.optional_value(spec, "model_data"),
+            "model_package_group_name": self.optional_value(spec, "model_package_group_name"),
+            "approval_status": self.optional_value(spec, "approval_status", "PendingManualApproval"),
+            "model_metrics": self.optional_value(spec, "model_metrics"),
+            "metadata": self.value_map(spec, "metadata"),
+        }
+
+    def boolean(self, spec: Mapping[Any, Any], key: str) -> bool:
+        value = spec.get(key, False)
+        if not isinstance(value, bool):
+            raise self.error(f"expected true or false, got {describe(value)}", key, line_of_key(spec, key))
+        return value
+
+
+_STEP_READERS: dict[str, Callable[[StepReader, Mapping[Any, Any]], dict[str, Any]]] = {
+    "function": StepReader.function_step,
+    "processing": StepReader.processing_step,
+    "training": StepReader.training_step,
+    "condition": StepReader.condition_step,
+    "fail": StepReader.fail_step,
+    "register_model": StepReader.register_model_step,
+}
