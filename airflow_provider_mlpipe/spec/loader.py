@@ -58,12 +58,12 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 SPEC_SUFFIXES = (".pipeline.yaml", ".pipeline.yml")
 
 _TOP_KEYS = ("name", "description", "tags", "parameters", "steps", "artifact_store")
-_PARAMETER_KEYS = ("name", "type", "default", "enum", "description")
+_PARAMETER_KEYS = ("name", "type", "default", "enum", "description", "secret")
 _COMMON_STEP_KEYS = ("name", "type", "depends_on", "retry", "display_name", "description")
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "function": ("function", "arguments", "outputs", "allow_pickle"),
-    "processing": ("code", "inputs", "outputs", "arguments", "env", "command", "property_files"),
-    "training": ("code", "function", "hyperparameters", "inputs", "command", "env"),
+    "processing": ("code", "inputs", "outputs", "arguments", "env", "pass_env", "command", "property_files"),
+    "training": ("code", "function", "hyperparameters", "inputs", "command", "env", "pass_env"),
     "condition": ("conditions", "if_steps", "else_steps"),
     "fail": ("error_message",),
     "register_model": (
@@ -575,7 +575,8 @@ class _SpecParser:
         description = self.optional_text(spec, "description", prefix=f"{field}.")
         try:
             default = self.literal(spec.get("default"), f"{field}.default", line)
-            return PARAMETER_TYPES[type_name](name, default, enum, description)
+            secret = self.boolean(spec, "secret")
+            return PARAMETER_TYPES[type_name](name, default, enum, description, secret=secret)
         except SpecError as error:
             raise self.relocate(error, _key_line(spec, _parameter_key(error.field))) from None
 
@@ -698,6 +699,7 @@ class _SpecParser:
             ],
             "job_arguments": job_arguments,
             "env": self.value_map(spec, "env"),
+            "pass_env": self.optional_strings(spec, "pass_env"),
             "command": self.optional_strings(spec, "command"),
             "property_files": self.property_files(spec),
         }
@@ -742,6 +744,7 @@ class _SpecParser:
             "inputs": self.value_map(spec, "inputs", names=IO_NAME),
             "command": self.optional_strings(spec, "command"),
             "env": self.value_map(spec, "env"),
+            "pass_env": self.optional_strings(spec, "pass_env"),
         }
 
     def condition_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
