@@ -37,19 +37,39 @@ if TYPE_CHECKING:
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # (connect, read) seconds: a busy SQLite api-server may take a while to answer, but never forever.
 REQUEST_TIMEOUT = (10.0, 120.0)
-# Renew a token this long before it expires (or at 80 % of its life, for very short-lived ones).
+# Renew a token this long before it expires, or at 80 % of its life if that comes first.
 RENEW_BEFORE_SECONDS = 60.0
+
+
+def _claims(token: str) -> dict[str, Any]:
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def token_expiry(token: str) -> float | None:
     """The ``exp`` claim of a JWT (seconds since the epoch), read without checking the signature
     (only the api-server can check it; the client only wants to know when to renew)."""
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
+        return float(_claims(token)["exp"])
+    except (KeyError, TypeError, ValueError):
         return None
+
+
+def renewal_time(token: str) -> float | None:
+    """When to renew ``token``: a minute before it expires, or at 80 % of its life (``iat`` to ``exp``)
+    for a short-lived one; None if it does not say when it expires."""
+    expires = token_expiry(token)
+    if expires is None:
+        return None
+    issued = _claims(token).get("iat")
+    margin = RENEW_BEFORE_SECONDS
+    if isinstance(issued, (int, float)) and expires > issued:
+        margin = min(margin, 0.2 * (expires - issued))
+    return expires - margin
 
 
 def error_detail(body: Any) -> str:
@@ -87,7 +107,7 @@ class ApiConnection:
         self._username = username
         self._password = password
         self._client: ApiClient | None = None
-        self._expires_at: float | None = None
+        self._renew_at: float | None = None
         self._lock = threading.Lock()  # one session may be shared by threads; log in once
 
     # -- tokens ---------------------------------------------------------------------------
@@ -100,7 +120,7 @@ class ApiConnection:
 
                 token = self._fixed_token or self._fetch_token()
                 self._client = ApiClient(Configuration(host=self.api_url, access_token=token))
-                self._expires_at = token_expiry(token)
+                self._renew_at = renewal_time(token)
             elif self._renewable and self._expires_soon():
                 self._renew_locked()
             return self._client
@@ -110,9 +130,7 @@ class ApiConnection:
         return self._fixed_token is None
 
     def _expires_soon(self) -> bool:
-        if self._expires_at is None:
-            return False
-        return time.time() >= self._expires_at - RENEW_BEFORE_SECONDS
+        return self._renew_at is not None and time.time() >= self._renew_at
 
     def renew_token(self, rejected: str | None) -> bool:
         """Get a new token after the api-server refused ``rejected``; False if it cannot be renewed.
@@ -131,7 +149,7 @@ class ApiConnection:
         assert self._client is not None
         token = self._fetch_token()
         self._client.configuration.access_token = token
-        self._expires_at = token_expiry(token)
+        self._renew_at = renewal_time(token)
 
     def _fetch_token(self) -> str:
         from airflow_client.client import ApiClient, Configuration

@@ -32,7 +32,8 @@ def jwt_shaped(subject: str, expires_at: float) -> str:
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
-    return f"{part({'alg': 'none'})}.{part({'sub': subject, 'exp': int(expires_at)})}.signature"
+    claims = {"sub": subject, "iat": int(time.time()), "exp": int(expires_at)}
+    return f"{part({'alg': 'none'})}.{part(claims)}.signature"
 
 
 @dataclass

@@ -113,9 +113,10 @@ def test_an_expired_token_is_renewed_with_the_credentials() -> None:
 
 def test_a_token_about_to_expire_is_renewed_before_it_is_refused() -> None:
     with fake_api_server() as (url, state):
-        state.token_lifetime = 30  # shorter than the margin kept before expiry
+        state.token_lifetime = 1  # renewed at 80 % of its life: before the second call
         session = AirflowSession(url, username="ada", password="pw", retry_policy=QUICK)
         session.start("abalone", run_id="grid-5")
+        time.sleep(1)  # the token's whole life: any renewal time has passed
         session.describe("abalone", "grid-5")
         reads = state.bodies("GET", RUN)
     assert len(state.issued) == 2, "the second call logged in again before sending"
