@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mlpipe import SelectiveExecutionConfig
+from airflow_provider_mlpipe.dagruns import FAILURE_KEY
 from airflow_provider_mlpipe.model import (
     ConditionGreaterThanOrEqualTo,
     ConditionStep,
@@ -21,7 +22,7 @@ from airflow_provider_mlpipe.model import (
     ParameterInteger,
     Pipeline,
 )
-from airflow_provider_mlpipe.plugins.run_graph import FAILURE_XCOM_KEY, not_a_pipeline_reason, step_fate
+from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason, step_fate
 from tests.client import pipeline_functions as fns
 
 pytestmark = pytest.mark.usefixtures("airflow_home")
@@ -171,7 +172,7 @@ def test_a_recorded_failure_reason_is_shown_and_its_absence_tolerated(full_run: 
     dag, run_id = full_run
     with create_session() as session:
         XComModel.set(
-            key=FAILURE_XCOM_KEY,
+            key=FAILURE_KEY,
             value={"reason": "scale must not be negative"},
             dag_id=dag.dag_id,
             task_id="Transform",
@@ -180,7 +181,7 @@ def test_a_recorded_failure_reason_is_shown_and_its_absence_tolerated(full_run: 
             session=session,
         )
         XComModel.set(
-            key=FAILURE_XCOM_KEY,
+            key=FAILURE_KEY,
             value="not a dict",
             dag_id=dag.dag_id,
             task_id="Total",
