@@ -160,8 +160,8 @@ class AirflowSession:
 
         run = self.connection.call(what, lambda client: DagRunApi(client).get_dag_run, name, run_id)
         existing = dict(run.conf or {})
-        same_conf = all(key in existing and existing[key] == value for key, value in conf.items())
-        if same_conf and (note is None or run.note == note):
+        # Airflow keeps a plain start's conf as it was given: the same request has the same conf.
+        if existing == dict(conf) and (note is None or run.note == note):
             return run_id
         raise ApiConflictError(
             f"cannot {what}: pipeline {name!r} already has a run {run_id} started with other parameters "
