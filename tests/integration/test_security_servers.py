@@ -217,8 +217,8 @@ def test_a_long_wait_outlives_its_token(
     waiting = threading.Thread(target=wait)
     waiting.start()
     # Hold the run until the first token is refused: the wait then outlives it for sure.
-    probe = RestCalls(servers.url)
-    probe.token = first_token
+    probe = as_user(servers, "ml")
+    probe.username, probe.token = None, first_token  # calls with the session's first token only
     deadline = time.monotonic() + RUN_TIMEOUT
     while probe.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 401:
         assert time.monotonic() < deadline, "the token never expired"
