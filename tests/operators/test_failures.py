@@ -201,7 +201,7 @@ def test_a_users_note_on_a_failed_step_is_kept():
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.run_id == execution.execution_id))
-        (ti,) = run.get_task_instances(session=session)
+        (ti,) = [ti for ti in run.get_task_instances(session=session) if ti.task_id == "Stop"]
         ti.note = "looking into it"
         session.flush()
         assert note_failed_steps(run, session=session) == []
