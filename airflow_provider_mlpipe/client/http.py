@@ -229,6 +229,6 @@ class ApiConnection:
             return ApiAuthenticationError(message)
         if status == 409:
             return ApiConflictError(message)
-        if status in TRANSIENT_STATUSES or status == 0:
+        if status in TRANSIENT_STATUSES:
             return TransientApiError(message)
         return AirflowApiError(message)
