@@ -6,7 +6,8 @@ import sys
 from typing import Any
 
 from airflow_provider_mlpipe.model.steps import ProcessingStep
-from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime, env_name, run_script
+from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
+from airflow_provider_mlpipe.operators.scripts import env_name, run_script
 
 
 def as_argument(value: Any) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 
 from airflow_provider_mlpipe.exceptions import StepExecutionError
 from airflow_provider_mlpipe.model.steps import TrainingStep
-from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime, env_name, run_script
+from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
 from airflow_provider_mlpipe.operators.function import import_callable
 from airflow_provider_mlpipe.operators.processing import as_argument
+from airflow_provider_mlpipe.operators.scripts import env_name, run_script
 
 
 class MlpipeTrainingOperator(MlpipeStepOperator):
