@@ -286,6 +286,7 @@ def airflow_servers(
     extra_env: Mapping[str, str] | None = None,
     start_timeout: float = 180,
     sqlite_busy_timeout: float | None = 60,
+    sqlite_wal: bool = True,
     users: Mapping[str, tuple[str, str]] | None = None,
 ) -> Iterator[AirflowServers]:
     """Migrate the DB, start api-server, scheduler and dag-processor, yield, then stop them all.
@@ -295,6 +296,8 @@ def airflow_servers(
     :param extra_env: more settings (``AIRFLOW__...``) for every component.
     :param start_timeout: seconds to wait for a healthy api-server and scheduler.
     :param sqlite_busy_timeout: see :func:`server_env` (None: SQLite's default, as a first deployment).
+    :param sqlite_wal: switch the SQLite file to WAL journaling (False: SQLite's default rollback
+        journal, as Airflow creates the file).
     :param users: real users (name -> (role, password)) instead of everyone being admin.
     """
     port = free_port()
@@ -312,7 +315,8 @@ def airflow_servers(
     migrated = servers.airflow("db", "migrate", timeout=300)
     if migrated.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
-    use_write_ahead_log(home / "airflow.db")
+    if sqlite_wal:
+        use_write_ahead_log(home / "airflow.db")
     commands = {
         "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         "scheduler": ["scheduler", "--skip-serve-logs"],

@@ -1,7 +1,8 @@
 """Many executions started at once from separate processes, on the real api-server, scheduler and
-dag-processor with SQLite as a first deployment has it: without the long busy timeout the other
-integration tests set (SQLite's default 5 s), so that the api-server does answer "database is locked"
-(HTTP 500) under load and the client's retries are what keeps every start working, once.
+dag-processor with SQLite as Airflow sets it up by itself: without the long busy timeout and the WAL
+journaling the other integration tests set (SQLite's default 5 s wait, rollback journal), so that the
+api-server may answer "database is locked" (HTTP 500) under load, and the client's retries are what
+keeps every start working, once.
 
 Also here: the README's parallel-launch example, run as the README gives it; the selective endpoint's
 client-chosen run ids; a paused pipeline, which ``wait()`` and ``mlpipe start --wait`` name as such.
@@ -87,7 +88,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
         shutil.copy(REPO / "dags" / name, dags / name)
     shutil.copytree(REPO / "dags" / "abalone", dags / "abalone")
     (dags / "quick.pipeline.yaml").write_text(textwrap.dedent(SPEC).lstrip())
-    with airflow_servers(home, dags, sqlite_busy_timeout=None) as running:
+    # As Airflow sets SQLite up by itself: no busy timeout (5 s), no WAL journaling.
+    with airflow_servers(home, dags, sqlite_busy_timeout=None, sqlite_wal=False) as running:
         assert "timeout" not in running.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         rest = Rest(running.url)
         deadline = time.monotonic() + 120
