@@ -59,11 +59,13 @@ def create_manual_run(
     triggered_by: str,
     triggering_user_name: str | None,
     session: Session,
+    run_id: str | None = None,
 ) -> DagRun:
     """Create a manual run (no logical date, a unique run id) of the serialized ``scheduler_dag``.
 
     :param state: ``queued`` for the scheduler to start it, ``running`` for the local runner.
     :param triggered_by: an ``airflow.utils.types.DagRunTriggeredByType`` value.
+    :param run_id: the run id (default: Airflow's ``manual__<time>``).
     """
     from airflow.models.dagrun import DagRun
     from airflow.sdk import timezone
@@ -73,7 +75,7 @@ def create_manual_run(
     now = timezone.utcnow()
     run_state = DagRunState(state)
     return scheduler_dag.create_dagrun(
-        run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
+        run_id=run_id or DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
         logical_date=None,
         data_interval=None,
         run_after=now,

@@ -101,3 +101,28 @@ class ExecutionTimeoutError(MlpipeError, TimeoutError):
 
 class AirflowApiError(MlpipeError):
     """Airflow's REST API refused a request or could not be reached; the message says which and why."""
+
+
+class TransientApiError(AirflowApiError):
+    """A REST call failed in a way that says nothing about the request (a 5xx answer, a lost
+    connection): the same request may pass if sent again."""
+
+
+class ApiRetriesExhaustedError(AirflowApiError):
+    """A REST call kept failing transiently; the message names what was tried and how often."""
+
+
+class ApiConflictError(AirflowApiError):
+    """The api-server refused to create something that already exists (HTTP 409): a run id in use."""
+
+
+class ApiAuthenticationError(AirflowApiError):
+    """The api-server refused the credentials (HTTP 401), or no new token could be had."""
+
+
+class PipelinePausedError(MlpipeError):
+    """The pipeline's DAG is paused in Airflow: its queued executions do not start until it is unpaused."""
+
+
+class InputNotAllowedError(StepExecutionError):
+    """A step input given through a parameter names a path outside ``[mlpipe] input_roots``."""

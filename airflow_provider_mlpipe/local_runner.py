@@ -115,6 +115,7 @@ def create_run(
     conf: Mapping[str, Any] | None = None,
     note: str | None = None,
     prepare: PrepareRun | None = None,
+    run_id: str | None = None,
 ) -> str:
     """Create a running DAG run of ``dag`` and return its run id.
 
@@ -123,6 +124,7 @@ def create_run(
     :param note: the run's note.
     :param prepare: called with the new run and the session before the commit, to set task states
         and XComs atomically with the run's creation.
+    :param run_id: the run id (default: Airflow's ``manual__<time>``).
     """
     from airflow.models.dagbag import DBDagBag
     from airflow.utils.session import create_session
@@ -144,6 +146,7 @@ def create_run(
             triggered_by="cli",
             triggering_user_name="mlpipe",
             session=session,
+            run_id=run_id,
         )
         if prepare is not None:
             prepare(run, session)

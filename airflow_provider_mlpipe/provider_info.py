@@ -41,6 +41,25 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "http://127.0.0.1:8080",
                         "default": "",
                     },
+                    "input_roots": {
+                        "description": "Comma-separated folders and s3://bucket/prefix locations under which a "
+                        "step input given through a parameter or expression must lie (symlinks and .. resolved). "
+                        "Empty: the pipeline's own folder and the dags folder. Literal paths in a spec are "
+                        "not checked.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/data/shared, s3://my-bucket/datasets",
+                        "default": "",
+                    },
+                    "script_pass_env": {
+                        "description": "Comma-separated variables of the worker's environment (NAME or PREFIX*) "
+                        "that every processing and training script sees, beside the safe base and a step's "
+                        "own pass_env.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "HF_HOME, AWS_REGION",
+                        "default": "",
+                    },
                 },
             }
         },

@@ -29,6 +29,19 @@ def mlpipe_option(option: str) -> str:
     return configured or ""
 
 
+def dags_folder() -> Path | None:
+    """Airflow's ``[core] dags_folder`` (``AIRFLOW__CORE__DAGS_FOLDER``), if it can be read."""
+    configured = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+    if configured is None:
+        try:
+            from airflow.sdk.configuration import conf
+
+            configured = conf.get("core", "dags_folder", fallback="")
+        except ImportError:
+            configured = ""
+    return Path(configured).expanduser() if configured else None
+
+
 def default_artifact_store_url() -> str:
     """``[mlpipe] artifact_store``; by default the folder ``$AIRFLOW_HOME/mlpipe/artifacts``."""
     return mlpipe_option("artifact_store") or str(airflow_home() / "mlpipe" / "artifacts")

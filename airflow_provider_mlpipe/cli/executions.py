@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,7 +136,7 @@ def _remote_session(args: argparse.Namespace) -> ExecutionsSession:
 
 def command_start(args: argparse.Namespace) -> int:
     """Start an execution on a running Airflow (REST API); with ``--wait``, follow it to the end."""
-    from airflow_provider_mlpipe.client.executions import PipelineExecution
+    from airflow_provider_mlpipe.client.executions import PipelineExecution, paused_message
     from airflow_provider_mlpipe.discovery import find_pipeline
 
     pipeline: Pipeline | None
@@ -151,8 +152,11 @@ def command_start(args: argparse.Namespace) -> int:
         parameters=parameters,
         selective_execution_config=config,
         note=args.note,
+        run_id=args.run_id,
     )
     print(f"Started execution {execution_id} of {args.pipeline!r}")
+    if not args.wait and session.is_paused(args.pipeline):
+        print(f"Note: {paused_message(args.pipeline, execution_id)}", file=sys.stderr)
     if config is not None and config.include_between:
         # Without the definition here, the server's plan says which steps it selected.
         added = added_between(pipeline, config)
@@ -269,6 +273,10 @@ def add_commands(commands: Any) -> None:
     add_selection_options(start)
     start.add_argument("--api-url", help="the api-server (default: [mlpipe] api_url)")
     start.add_argument("--wait", action="store_true", help="wait for the execution and print its steps")
+    start.add_argument(
+        "--run-id",
+        help="the new run's id (default: a new one); starting again with it never makes a second run",
+    )
     start.add_argument("--poll", type=float, default=2.0, help="seconds between checks with --wait")
     start.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
     start.set_defaults(handler=command_start)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "AirflowSession": "airflow_provider_mlpipe.client.rest",
+    "ApiRetryPolicy": "airflow_provider_mlpipe.client.retry",
     "LocalSession": "airflow_provider_mlpipe.client.local",
     "PipelineExecution": "airflow_provider_mlpipe.client.executions",
     "ExecutionDescription": "airflow_provider_mlpipe.client.executions",

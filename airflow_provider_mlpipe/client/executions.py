@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_mlpipe.dagruns import failure_reason_of, state_text
-from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, StepOutputError
+from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, PipelinePausedError, StepOutputError
 from airflow_provider_mlpipe.selective.plan import CONF_KEY
 
 if TYPE_CHECKING:
@@ -158,8 +158,9 @@ class ExecutionsSession(Protocol):
         parameters: Mapping[str, Any] | None = None,
         selective_execution_config: SelectiveExecutionConfig | None = None,
         note: str | None = None,
+        run_id: str | None = None,
     ) -> str:
-        """Start an execution of ``pipeline``; return its execution (run) id."""
+        """Start an execution of ``pipeline``; return its execution (run) id (``run_id`` if given)."""
         ...
 
     def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
@@ -186,6 +187,19 @@ class ExecutionsSession(Protocol):
     def stop(self, pipeline_name: str, execution_id: str) -> None:
         """Stop a running execution (it ends as failed; finished steps keep their state)."""
         ...
+
+    def is_paused(self, pipeline_name: str) -> bool:
+        """Whether the pipeline is paused where the executions are (its queued runs wait)."""
+        ...
+
+
+def paused_message(pipeline_name: str, execution_id: str) -> str:
+    """What to say of an execution that waits because its pipeline is paused, and what to do."""
+    return (
+        f"pipeline {pipeline_name!r} is paused: its run {execution_id} stays queued until it is unpaused; "
+        f"unpause it with `airflow dags unpause {pipeline_name}` (or the toggle in the Airflow UI), and "
+        "set [core] dags_are_paused_at_creation = False so that new pipelines start unpaused"
+    )
 
 
 class PipelineExecution:
@@ -228,12 +242,16 @@ class PipelineExecution:
 
         :param poll: seconds between checks.
         :param timeout: give up after this many seconds (:class:`ExecutionTimeoutError`); None waits on.
+        :raises PipelinePausedError: the execution is queued and its pipeline is paused: it would
+            never start while the pipeline stays paused.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             description = self.describe()
             if description.status in FINISHED:
                 return description
+            if description.status == "queued" and self.session.is_paused(self.pipeline_name):
+                raise PipelinePausedError(paused_message(self.pipeline_name, self.execution_id))
             if deadline is not None and time.monotonic() >= deadline:
                 raise ExecutionTimeoutError(
                     f"execution {self.execution_id} of {self.pipeline_name!r} still {description.status} "

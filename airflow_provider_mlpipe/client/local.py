@@ -91,6 +91,7 @@ class LocalSession:
         parameters: Mapping[str, Any] | None = None,
         selective_execution_config: SelectiveExecutionConfig | None = None,
         note: str | None = None,
+        run_id: str | None = None,
     ) -> str:
         from airflow_provider_mlpipe.factory import build_dag
         from airflow_provider_mlpipe.local_runner import create_run, drive_run
@@ -103,7 +104,7 @@ class LocalSession:
             self._ensure_database()
             if selective_execution_config is None:
                 pipeline.resolve_parameters(given)  # refuse bad values before creating anything
-                run_id = create_run(dag, conf=given, note=note)
+                run_id = create_run(dag, conf=given, note=note, run_id=run_id)
             else:
                 plan = self._plan(dag, selective_execution_config, given)
 
@@ -113,7 +114,11 @@ class LocalSession:
                     apply_plan(plan, run, session=session)
 
                 run_id = create_run(
-                    dag, conf=plan.conf(), note=note or plan.note(), prepare=record_reused_steps
+                    dag,
+                    conf=plan.conf(),
+                    note=note or plan.note(),
+                    prepare=record_reused_steps,
+                    run_id=run_id,
                 )
             drive_run(dag, run_id, on_task_done=self.on_task_done)
         return run_id
@@ -246,6 +251,10 @@ class LocalSession:
             return parameter_defaults(dag)
 
     @_console_quiet_unless_verbose
+    def is_paused(self, pipeline_name: str) -> bool:
+        """Always False: a local execution runs in the process that started it, paused or not."""
+        return False
+
     def stop(self, pipeline_name: str, execution_id: str) -> None:
         """Mark a running local execution failed; a finished one is left as it is.
 

@@ -4,13 +4,20 @@ Full runs, run and task-instance listings, XCom reads and stopping use the clien
 classes. Selective runs go to the provider's plugin endpoint in the same api-server (through the same
 client, so authentication and TLS settings are shared): it creates the run and records the reused
 steps in one transaction, which the public API cannot do without racing the scheduler.
+
+Every start carries a run id chosen here, so a start whose answer was lost (a 5xx answer, a dropped
+connection) can be sent again: the api-server refuses a second run with that id, and the run the
+first attempt created is found and compared with the request instead. Reads are retried the same way;
+see :mod:`airflow_provider_mlpipe.client.retry` for the bounds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.client.executions import (
@@ -19,6 +26,8 @@ from airflow_provider_mlpipe.client.executions import (
     describe_run,
     describe_step,
 )
+from airflow_provider_mlpipe.client.http import ApiConnection
+from airflow_provider_mlpipe.client.retry import ApiRetryPolicy, call_with_retries
 from airflow_provider_mlpipe.dagruns import (
     FAILURE_KEY,
     RETURN_VALUE,
@@ -27,6 +36,7 @@ from airflow_provider_mlpipe.dagruns import (
 )
 from airflow_provider_mlpipe.exceptions import (
     AirflowApiError,
+    ApiConflictError,
     ExecutionNotFoundError,
     PipelineNotFoundError,
     SelectiveExecutionError,
@@ -35,26 +45,35 @@ from airflow_provider_mlpipe.selective.manifest import is_step_task_id
 from airflow_provider_mlpipe.settings import default_api_url
 
 if TYPE_CHECKING:
-    from airflow_client.client import ApiClient
-
     from airflow_provider_mlpipe.model.pipeline import Pipeline
     from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
 
 SELECTIVE_RUNS_PATH = "/mlpipe/api/v1/pipelines/{dag_id}/selectiveRuns"
 
 
+def new_run_id() -> str:
+    """A run id for a new execution, chosen by the client so that its start can be sent again.
+
+    Shaped like Airflow's own manual run ids (``manual__<UTC time>``), with a random suffix so that
+    processes starting runs in the same microsecond never pick the same one.
+    """
+    return f"manual__{datetime.now(timezone.utc).isoformat()}_{secrets.token_hex(4)}"
+
+
 class AirflowSession:
     """Executions on a running Airflow, through its REST API v2.
 
     Credentials: a JWT ``token``; or ``username`` and ``password`` exchanged for one at
-    ``/auth/token``; or, with neither, the token that an api-server with
-    ``simple_auth_manager_all_admins`` gives without credentials. Defaults come from the environment:
-    ``AIRFLOW__MLPIPE__API_URL``, ``MLPIPE_API_TOKEN``, ``MLPIPE_API_USERNAME``, ``MLPIPE_API_PASSWORD``.
+    ``/auth/token`` (and again when it is about to expire); or, with neither, the token that an
+    api-server with ``simple_auth_manager_all_admins`` gives without credentials. Defaults come from
+    the environment: ``AIRFLOW__MLPIPE__API_URL``, ``MLPIPE_API_TOKEN``, ``MLPIPE_API_USERNAME``,
+    ``MLPIPE_API_PASSWORD``.
 
     :param api_url: the api-server's base URL, e.g. ``http://127.0.0.1:8080``.
-    :param token: a JWT for the REST API.
+    :param token: a JWT for the REST API (it cannot be renewed when it expires).
     :param username: a user to log in as (with ``password``).
     :param password: that user's password.
+    :param retry_policy: how transient failures (5xx, lost connections) are retried.
     """
 
     def __init__(
@@ -64,6 +83,7 @@ class AirflowSession:
         token: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        retry_policy: ApiRetryPolicy | None = None,
     ) -> None:
         url = api_url or default_api_url()
         if not url:
@@ -71,58 +91,25 @@ class AirflowSession:
                 "no Airflow API URL: pass api_url, or set [mlpipe] api_url (AIRFLOW__MLPIPE__API_URL)"
             )
         self.api_url = url.rstrip("/")
-        self._token = token or os.environ.get("MLPIPE_API_TOKEN")
-        self._username = username or os.environ.get("MLPIPE_API_USERNAME")
-        self._password = password or os.environ.get("MLPIPE_API_PASSWORD")
-        self._client: ApiClient | None = None
+        self.retry_policy = retry_policy or ApiRetryPolicy()
+        self.connection = ApiConnection(
+            self.api_url,
+            token=token or os.environ.get("MLPIPE_API_TOKEN"),
+            username=username or os.environ.get("MLPIPE_API_USERNAME"),
+            password=password or os.environ.get("MLPIPE_API_PASSWORD"),
+        )
 
     # -- plumbing -------------------------------------------------------------------------
-    @property
-    def client(self) -> ApiClient:
-        """The ``apache-airflow-client`` API client, logged in on first use."""
-        if self._client is None:
-            from airflow_client.client import ApiClient, Configuration
-
-            anonymous = ApiClient(Configuration(host=self.api_url))
-            token = self._token or self._fetch_token(anonymous)
-            self._client = ApiClient(Configuration(host=self.api_url, access_token=token))
-        return self._client
-
-    def _fetch_token(self, client: ApiClient) -> str:
-        if self._username and self._password:
-            body = {"username": self._username, "password": self._password}
-            data = self._request(client, "POST", "/auth/token", body, what="log in")
-        else:
-            data = self._request(client, "GET", "/auth/token", None, what="get a token without credentials")
-        return str(data["access_token"])
-
-    def _request(self, client: ApiClient, method: str, path: str, body: Any, *, what: str) -> Any:
-        """A JSON request to a path outside the generated API (login, the plugin endpoint)."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if client.configuration.access_token:
-            headers["Authorization"] = f"Bearer {client.configuration.access_token}"
-        try:
-            response = client.call_api(method, self.api_url + path, header_params=headers, body=body)
-            response.read()
-        except Exception as error:  # urllib3 raises several kinds; all mean "not reachable"
-            raise AirflowApiError(f"cannot {what} at {self.api_url}: {error}") from None
-        text = response.data.decode() if response.data else ""
-        if response.status >= 400:
-            raise AirflowApiError(f"cannot {what}: HTTP {response.status}: {_detail(text)}")
-        return json.loads(text) if text else None
-
-    def _call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a generated API method; turn its exceptions into named, readable errors."""
-        from airflow_client.client import ApiException
-
-        try:
-            return function(*args, **kwargs)
-        except ApiException as error:
-            if error.status == 404:
-                raise ExecutionNotFoundError(f"{what}: not found ({_detail(error.body)})") from None
-            raise AirflowApiError(f"{what}: HTTP {error.status}: {_detail(error.body)}") from None
-        except OSError as error:
-            raise AirflowApiError(f"{what}: cannot reach {self.api_url}: {error}") from None
+    def _call(self, what: str, api: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``api(client).method(*args, **kwargs)`` (a generated API class), retrying transient
+        failures. Only for calls that are safe to repeat."""
+        return call_with_retries(
+            what,
+            lambda _attempt: self.connection.call(
+                what, lambda client: getattr(api(client), method), *args, **kwargs
+            ),
+            self.retry_policy,
+        )
 
     # -- the executions API -----------------------------------------------------------------
     def start(
@@ -132,31 +119,85 @@ class AirflowSession:
         parameters: Mapping[str, Any] | None = None,
         selective_execution_config: SelectiveExecutionConfig | None = None,
         note: str | None = None,
+        run_id: str | None = None,
     ) -> str:
+        """Start an execution; return its run id.
+
+        :param run_id: the run id to give it (default: a new unique one). Starting again with the same
+            id and the same request gives the same execution, never a second one.
+        """
         name = pipeline if isinstance(pipeline, str) else pipeline.name
         if not isinstance(pipeline, str) and selective_execution_config is None:
             pipeline.resolve_parameters(parameters or {})  # refuse bad values before creating anything
+        run_id = run_id or new_run_id()
         if selective_execution_config is not None:
-            return self._start_selective(name, selective_execution_config, parameters or {}, note)
-        from airflow_client.client import DagRunApi, TriggerDAGRunPostBody
+            return self._start_selective(name, selective_execution_config, parameters or {}, note, run_id)
+        conf = dict(parameters or {})
+        what = f"start pipeline {name!r} as run {run_id}"
 
-        body = TriggerDAGRunPostBody(conf=dict(parameters or {}), note=note, logical_date=None)
-        run = self._call(f"start pipeline {name!r}", DagRunApi(self.client).trigger_dag_run, name, body)
-        return str(run.dag_run_id)
+        def attempt(_number: int) -> str:
+            from airflow_client.client import DagRunApi, TriggerDAGRunPostBody
+
+            body = TriggerDAGRunPostBody(dag_run_id=run_id, conf=conf, note=note, logical_date=None)
+            try:
+                run = self.connection.call(what, lambda client: DagRunApi(client).trigger_dag_run, name, body)
+            except ApiConflictError:
+                # The id is taken: by an earlier attempt whose answer was lost, or by another request.
+                return self._existing_run(name, run_id, conf, note, what)
+            except ExecutionNotFoundError:
+                raise PipelineNotFoundError(
+                    f"Airflow at {self.api_url} has no pipeline named {name!r}"
+                ) from None
+            return str(run.dag_run_id)
+
+        return call_with_retries(what, attempt, self.retry_policy, giving_up=_maybe_created(name, run_id))
+
+    def _existing_run(
+        self, name: str, run_id: str, conf: Mapping[str, Any], note: str | None, what: str
+    ) -> str:
+        """``run_id`` if the existing run of that id is the one this request asked for, else an error."""
+        from airflow_client.client import DagRunApi
+
+        run = self.connection.call(what, lambda client: DagRunApi(client).get_dag_run, name, run_id)
+        existing = dict(run.conf or {})
+        # Airflow keeps a plain start's conf as it was given: the same request has the same conf.
+        if existing == dict(conf) and (note is None or run.note == note):
+            return run_id
+        raise ApiConflictError(
+            f"cannot {what}: pipeline {name!r} already has a run {run_id} started with other parameters "
+            f"({existing}); choose another run id"
+        )
 
     def _start_selective(
-        self, name: str, config: SelectiveExecutionConfig, parameters: Mapping[str, Any], note: str | None
+        self,
+        name: str,
+        config: SelectiveExecutionConfig,
+        parameters: Mapping[str, Any],
+        note: str | None,
+        run_id: str,
     ) -> str:
-        body = {**config.to_conf(), "parameters": dict(parameters), "note": note}
-        try:
-            data = self._request(
-                self.client, "POST", SELECTIVE_RUNS_PATH.format(dag_id=name), body, what="start"
-            )
-        except AirflowApiError as error:
-            if "HTTP 400" in str(error):
-                raise SelectiveExecutionError(str(error).split("HTTP 400: ", 1)[-1]) from None
-            raise
-        return str(data["run_id"])
+        # The endpoint treats a second request with the same run id and the same selection as the
+        # first one, and answers with the run it created: safe to send again.
+        body = {**config.to_conf(), "parameters": dict(parameters), "note": note, "run_id": run_id}
+        what = f"start a selective run {run_id} of pipeline {name!r}"
+
+        def attempt(_number: int) -> str:
+            try:
+                data = self.connection.request(
+                    "POST", SELECTIVE_RUNS_PATH.format(dag_id=name), body, what=what
+                )
+            except ExecutionNotFoundError:
+                raise PipelineNotFoundError(
+                    f"Airflow at {self.api_url} has no pipeline named {name!r} (or the mlpipe plugin "
+                    "is not installed in its api-server)"
+                ) from None
+            except AirflowApiError as error:
+                if "HTTP 400" in str(error):
+                    raise SelectiveExecutionError(str(error).split("HTTP 400: ", 1)[-1]) from None
+                raise
+            return str(data["run_id"])
+
+        return call_with_retries(what, attempt, self.retry_policy, giving_up=_maybe_created(name, run_id))
 
     def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
         from airflow_client.client import DagRunApi
@@ -164,7 +205,8 @@ class AirflowSession:
         try:
             runs = self._call(
                 f"list executions of {pipeline_name!r}",
-                DagRunApi(self.client).get_dag_runs,
+                DagRunApi,
+                "get_dag_runs",
                 pipeline_name,
                 limit=limit,
                 order_by=["-run_after"],
@@ -179,12 +221,20 @@ class AirflowSession:
         from airflow_client.client import DagRunApi
 
         run = self._call(
-            f"execution {execution_id} of {pipeline_name!r}",
-            DagRunApi(self.client).get_dag_run,
+            f"read execution {execution_id} of {pipeline_name!r}",
+            DagRunApi,
+            "get_dag_run",
             pipeline_name,
             execution_id,
         )
         return self._description(pipeline_name, run)
+
+    def is_paused(self, pipeline_name: str) -> bool:
+        """Whether the pipeline's DAG is paused (its queued runs do not start)."""
+        from airflow_client.client import DAGApi
+
+        dag = self._call(f"read pipeline {pipeline_name!r}", DAGApi, "get_dag", pipeline_name)
+        return bool(dag.is_paused)
 
     def _description(self, pipeline_name: str, run: Any, *, with_reason: bool = True) -> ExecutionDescription:
         # Why a run failed is said by its steps: only a failed run needs them (a request per step).
@@ -197,9 +247,9 @@ class AirflowSession:
     def list_steps(self, pipeline_name: str, execution_id: str) -> list[StepExecution]:
         from airflow_client.client import TaskInstanceApi
 
-        what = f"steps of execution {execution_id} of {pipeline_name!r}"
+        what = f"read the steps of execution {execution_id} of {pipeline_name!r}"
         instances = self._call(
-            what, TaskInstanceApi(self.client).get_task_instances, pipeline_name, execution_id, limit=1000
+            what, TaskInstanceApi, "get_task_instances", pipeline_name, execution_id, limit=1000
         ).task_instances
         ordered = sorted((ti for ti in instances if is_step_task_id(ti.task_id)), key=pipeline_order)
         return [self._step(pipeline_name, execution_id, ti) for ti in ordered]
@@ -208,8 +258,9 @@ class AirflowSession:
         from airflow_client.client import TaskInstanceApi
 
         ti = self._call(
-            f"step {step_name!r} of execution {execution_id} of {pipeline_name!r}",
-            TaskInstanceApi(self.client).get_task_instance,
+            f"read step {step_name!r} of execution {execution_id} of {pipeline_name!r}",
+            TaskInstanceApi,
+            "get_task_instance",
             pipeline_name,
             execution_id,
             step_name,
@@ -241,8 +292,9 @@ class AirflowSession:
 
         try:
             entry = self._call(
-                f"XCom {key!r} of step {step!r}",
-                XComApi(self.client).get_xcom_entry,
+                f"read XCom {key!r} of step {step!r}",
+                XComApi,
+                "get_xcom_entry",
                 pipeline_name,
                 step,
                 execution_id,
@@ -256,9 +308,7 @@ class AirflowSession:
     def default_parameters(self, pipeline_name: str) -> dict[str, Any]:
         from airflow_client.client import DAGApi
 
-        details = self._call(
-            f"pipeline {pipeline_name!r}", DAGApi(self.client).get_dag_details, pipeline_name
-        )
+        details = self._call(f"read pipeline {pipeline_name!r}", DAGApi, "get_dag_details", pipeline_name)
         return {name: (spec or {}).get("value") for name, spec in (details.params or {}).items()}
 
     def stop(self, pipeline_name: str, execution_id: str) -> None:
@@ -267,12 +317,14 @@ class AirflowSession:
         from airflow_client.client import DagRunApi, DagRunMutableStates, DAGRunPatchBody
 
         what = f"stop execution {execution_id} of {pipeline_name!r}"
-        run = self._call(what, DagRunApi(self.client).get_dag_run, pipeline_name, execution_id)
+        run = self._call(what, DagRunApi, "get_dag_run", pipeline_name, execution_id)
         if str(getattr(run.state, "value", run.state)) in ("success", "failed"):
             return  # patching would turn a successful run into a failed one
+        # Setting the same state and note twice is the same as once: safe to repeat.
         self._call(
             what,
-            DagRunApi(self.client).patch_dag_run,
+            DagRunApi,
+            "patch_dag_run",
             pipeline_name,
             execution_id,
             DAGRunPatchBody(
@@ -283,11 +335,14 @@ class AirflowSession:
         )
 
 
-def _detail(body: Any) -> str:
-    """The ``detail`` of an API error body, or the body itself."""
-    text = body.decode() if isinstance(body, bytes) else str(body or "")
-    try:
-        detail = json.loads(text).get("detail", text)
-    except (ValueError, AttributeError):
-        return text[:500]
-    return detail if isinstance(detail, str) else json.dumps(detail)[:500]
+def _maybe_created(name: str, run_id: str) -> Any:
+    """The end of the message of a start that kept failing: the run may exist all the same."""
+
+    def tail(_failures: list[str]) -> str:
+        return (
+            f"Run {run_id} may have been created all the same (an answer can be lost after the run was "
+            f"made): `mlpipe executions describe {name} {run_id}` tells; starting again with "
+            f"run_id={run_id!r} never makes a second one"
+        )
+
+    return tail

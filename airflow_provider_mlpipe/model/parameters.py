@@ -53,6 +53,9 @@ class Parameter(Reference):
     :param default_value: the value used when a run does not give one; ``None`` makes it required.
     :param enum_values: the allowed values, if only some are allowed (shown as a drop-down).
     :param description: shown in the trigger form.
+    :param secret: the value is a credential: steps keep it out of their logs (Airflow's secrets
+        masker replaces it with ``***``). It is still stored in the run's conf, which anyone who can
+        read the pipeline's runs sees; for real credentials prefer a step's ``pass_env``.
     """
 
     type_name: ClassVar[str] = ""
@@ -64,6 +67,7 @@ class Parameter(Reference):
         default_value: Any = None,
         enum_values: list[Any] | None = None,
         description: str | None = None,
+        secret: bool = False,
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise SpecError(
@@ -72,6 +76,7 @@ class Parameter(Reference):
             )
         self.name = name
         self.description = description
+        self.secret = bool(secret)
         self.enum_values = None
         if enum_values is not None:
             self.enum_values = [self._checked(value, what="enum value") for value in enum_values]
@@ -136,6 +141,8 @@ class Parameter(Reference):
             "default_value": self.default_value,
             "enum_values": self.enum_values,
             "description": self.description,
+            # Only when set: pipelines declared before the option existed compare equal.
+            **({"secret": True} if self.secret else {}),
         }
 
     def children(self) -> Iterator[Any]:

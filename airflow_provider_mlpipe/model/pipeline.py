@@ -328,6 +328,7 @@ class Pipeline:
         *,
         session: ExecutionsSession | None = None,
         note: str | None = None,
+        run_id: str | None = None,
     ) -> PipelineExecution:
         """Start an execution, as SageMaker's ``Pipeline.start``.
 
@@ -336,13 +337,19 @@ class Pipeline:
         :param selective_execution_config: run only some steps, reusing a reference run for the rest.
         :param session: where to run (default: the REST API if ``[mlpipe] api_url`` is set, else local).
         :param note: a note shown on the run in the Airflow UI.
+        :param run_id: the execution's Airflow run id (default: a new unique one). On a running Airflow,
+            a start that is sent again with the same id and request gives the same execution.
         """
         from airflow_provider_mlpipe.client import default_session
         from airflow_provider_mlpipe.client.executions import PipelineExecution
 
         session = session or default_session()
         execution_id = session.start(
-            self, parameters=parameters, selective_execution_config=selective_execution_config, note=note
+            self,
+            parameters=parameters,
+            selective_execution_config=selective_execution_config,
+            note=note,
+            run_id=run_id,
         )
         return PipelineExecution(session, self.name, execution_id, artifact_store=self.artifact_store)
 

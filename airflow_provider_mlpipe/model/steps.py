@@ -182,6 +182,34 @@ def _callable_source_digest(function: Callable[..., Any] | str) -> str | None:
         return None
 
 
+# A variable name, or a prefix and "*" (``AWS_*``): what ``pass_env`` accepts.
+PASS_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
+
+
+def check_pass_env(names: Sequence[str] | None, *, step: str) -> list[str]:
+    """``pass_env`` as a list of variable names (or ``PREFIX*``), refusing anything else."""
+    if names is None:
+        return []
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise SpecError(
+            f"pass_env must be a list of variable names, got {names!r}", step=step, field="pass_env"
+        )
+    for name in names:
+        if not PASS_ENV_NAME.fullmatch(name):
+            raise SpecError(
+                f"pass_env: {name!r} is not a variable name (letters, digits, _; or a prefix ending in *)",
+                step=step,
+                field="pass_env",
+            )
+    return list(names)
+
+
+def pass_env_definition(names: list[str]) -> dict[str, Any]:
+    """``pass_env`` in a step's definition, only when set: steps written before it existed keep their
+    digest (and so stay reusable by selective runs)."""
+    return {"pass_env": sorted(names)} if names else {}
+
+
 def _step_name(item: Any) -> str:
     """A step given as a step object or by name."""
     return item.name if isinstance(item, Step) else item
@@ -347,6 +375,9 @@ class ProcessingStep(Step):
         collected as a directory artifact when the script exits 0.
     :param job_arguments: command-line arguments; expressions are rendered as text.
     :param env: extra environment variables; expressions are rendered as text.
+    :param pass_env: variables of the worker's environment the script sees as they are (``NAME``, or
+        ``PREFIX*``); without them a script sees only a safe base environment (see
+        :mod:`airflow_provider_mlpipe.operators.script_env`).
     :param command: the interpreter, default the worker's Python.
     :param property_files: JSON files inside outputs that ``JsonGet`` may read.
     """
@@ -363,6 +394,7 @@ class ProcessingStep(Step):
         env: Mapping[str, Any] | None = None,
         command: Sequence[str] | None = None,
         property_files: Sequence[PropertyFile] | None = None,
+        pass_env: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -371,6 +403,7 @@ class ProcessingStep(Step):
         self.processing_outputs = list(outputs or [])
         self.job_arguments = list(job_arguments or [])
         self.env = dict(env or {})
+        self.pass_env = check_pass_env(pass_env, step=name)
         self.command = list(command) if command else None
         self._property_files = list(property_files or [])
 
@@ -400,6 +433,7 @@ class ProcessingStep(Step):
             "env": to_canonical(self.env),
             "command": self.command,
             "property_files": [item.to_dict() for item in self._property_files],
+            **pass_env_definition(self.pass_env),
         }
 
 
@@ -420,6 +454,8 @@ class TrainingStep(Step):
     :param inputs: channel name to a step output or a path/URL.
     :param command: the interpreter for ``code``, default the worker's Python.
     :param env: extra environment variables for the script.
+    :param pass_env: variables of the worker's environment the script sees as they are (see
+        :class:`ProcessingStep`).
     """
 
     kind = "training"
@@ -433,6 +469,7 @@ class TrainingStep(Step):
         inputs: Mapping[str, Any] | None = None,
         command: Sequence[str] | None = None,
         env: Mapping[str, Any] | None = None,
+        pass_env: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -448,6 +485,7 @@ class TrainingStep(Step):
         self.channels = dict(inputs or {})
         self.command = list(command) if command else None
         self.env = dict(env or {})
+        self.pass_env = check_pass_env(pass_env, step=name)
 
     def output_names(self) -> list[str]:
         return ["model", "metrics"]
@@ -473,6 +511,7 @@ class TrainingStep(Step):
             "inputs": to_canonical(self.channels),
             "command": self.command,
             "env": to_canonical(self.env),
+            **pass_env_definition(self.pass_env),
         }
 
 

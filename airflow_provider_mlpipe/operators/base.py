@@ -7,7 +7,6 @@ the records of their upstream steps and load the values they need from the store
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -88,6 +87,8 @@ class StepRuntime:
         self._records: dict[str, dict] = {}
         self._property_files: dict[tuple[str, str], Any] = {}
         self.parameters = self._resolve_parameters()
+        # Values of parameters declared secret: masked in the task log, cut from failure reasons.
+        self.secret_values = self._mask_secret_parameters()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mlpipe-{self.step.name}-"))
         # Time spent loading upstream outputs from the store: the provider's work, not the step's.
         self.loading_seconds = 0.0
@@ -108,6 +109,17 @@ class StepRuntime:
             return self.pipeline.resolve_parameters(given)
         except ParameterValidationError as error:
             raise ParameterValidationError(f"pipeline {self.pipeline.name!r}: {error}") from None
+
+    def _mask_secret_parameters(self) -> list[str]:
+        from airflow.sdk.log import mask_secret
+
+        values = []
+        for name, parameter in self.pipeline.parameters.items():
+            value = self.parameters.get(name)
+            if parameter.secret and value not in (None, ""):
+                mask_secret(value, name)
+                values.append(str(value))
+        return values
 
     # -- EvaluationContext -----------------------------------------------------------------
     def parameter(self, name: str) -> Any:
@@ -183,11 +195,15 @@ class StepRuntime:
         """Evaluate a literal or expression (lists and dicts item by item)."""
         return evaluate_value(value, self)
 
-    def stage_input(self, source: Any, destination: Path) -> Path:
+    def stage_input(self, source: Any, destination: Path, *, input_name: str) -> Path:
         """Put an input's content into the directory ``destination`` and return it.
+
+        An input that is not a literal in the spec (a parameter, an expression) must lie under the
+        input roots (:mod:`airflow_provider_mlpipe.operators.input_roots`).
 
         :param source: a step output (materialised from the store), or a path/URL, possibly an expression.
         :param destination: a directory to create and fill.
+        :param input_name: the input's name (processing input, training channel), for errors.
         """
         from airflow_provider_mlpipe.artifacts.serializers import materialize
 
@@ -200,6 +216,12 @@ class StepRuntime:
         location = self.evaluate(source)
         if not isinstance(location, str):
             raise StepExecutionError(f"an input must be a step output or a path/URL, got {location!r}")
+        if not isinstance(source, str):  # chosen at run time, not by the spec's author
+            from airflow_provider_mlpipe.operators.input_roots import checked_location
+
+            location = checked_location(
+                location, step=self.step.name, input_name=input_name, base_dir=self.step.base_dir
+            )
         stage_location(
             location, destination, base_dir=self.step.base_dir, aws_conn_id=aws_conn_id_for(self.pipeline)
         )
@@ -341,41 +363,3 @@ class MlpipeStepOperator(BaseOperator):
             name: save_value(runtime.store, values[name], producer={**producer, "output": name})
             for name in declared
         }
-
-
-def env_name(name: str) -> str:
-    """``train-data`` -> ``TRAIN_DATA``: an input or output name as an environment variable suffix."""
-    return "".join(char if char.isalnum() else "_" for char in name).upper()
-
-
-def run_script(operator: BaseOperator, command: list[str], *, env: Mapping[str, str], cwd: Path) -> None:
-    """Run a step's script, streaming its output to the task log; non-zero exit fails the step.
-
-    The error of a failed script ends with the last lines of its output (stdout and stderr merged):
-    that is where a script says what went wrong, and it becomes the step's failure reason.
-    """
-    import subprocess
-    from collections import deque
-
-    from airflow_provider_mlpipe.operators.failures import SCRIPT_TAIL_CHARS, SCRIPT_TAIL_LINES, script_tail
-
-    operator.log.info("Running: %s", " ".join(command))
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    tail: deque[str] = deque(maxlen=SCRIPT_TAIL_LINES)
-    with subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        bufsize=1,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            operator.log.info("%s", line.rstrip())
-            tail.append(line.rstrip()[:SCRIPT_TAIL_CHARS])
-        code = process.wait()
-    if code != 0:
-        raise StepExecutionError(f"{' '.join(command)} exited with code {code}" + script_tail(tail))

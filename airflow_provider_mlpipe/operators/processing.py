@@ -6,7 +6,8 @@ import sys
 from typing import Any
 
 from airflow_provider_mlpipe.model.steps import ProcessingStep
-from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime, env_name, run_script
+from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
+from airflow_provider_mlpipe.operators.scripts import env_name, run_script
 
 
 def as_argument(value: Any) -> str:
@@ -30,7 +31,9 @@ class MlpipeProcessingOperator(MlpipeStepOperator):
         assert isinstance(step, ProcessingStep)
         env: dict[str, str] = {}
         for item in step.processing_inputs:
-            directory = runtime.stage_input(item.source, runtime.workdir / "input" / item.input_name)
+            directory = runtime.stage_input(
+                item.source, runtime.workdir / "input" / item.input_name, input_name=item.input_name
+            )
             env[f"MLPIPE_INPUT_{env_name(item.input_name)}"] = str(directory)
         outputs = {}
         for name in step.output_names():
@@ -41,5 +44,7 @@ class MlpipeProcessingOperator(MlpipeStepOperator):
         env.update({key: as_argument(runtime.evaluate(value)) for key, value in step.env.items()})
         arguments = [as_argument(runtime.evaluate(value)) for value in step.job_arguments]
         command = [*(step.command or [sys.executable]), str(step.resolve_path(step.code)), *arguments]
-        run_script(self, command, env=env, cwd=runtime.workdir)
+        run_script(
+            self, command, env=env, cwd=runtime.workdir, pass_env=step.pass_env, secrets=runtime.secret_values
+        )
         return outputs, {}

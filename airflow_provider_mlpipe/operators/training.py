@@ -9,9 +9,10 @@ from typing import Any
 
 from airflow_provider_mlpipe.exceptions import StepExecutionError
 from airflow_provider_mlpipe.model.steps import TrainingStep
-from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime, env_name, run_script
+from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
 from airflow_provider_mlpipe.operators.function import import_callable
 from airflow_provider_mlpipe.operators.processing import as_argument
+from airflow_provider_mlpipe.operators.scripts import env_name, run_script
 
 
 class MlpipeTrainingOperator(MlpipeStepOperator):
@@ -28,7 +29,7 @@ class MlpipeTrainingOperator(MlpipeStepOperator):
         assert isinstance(step, TrainingStep)
         hyperparameters = {key: runtime.evaluate(value) for key, value in step.hyperparameters.items()}
         channels = {
-            name: runtime.stage_input(source, runtime.workdir / "input" / "data" / name)
+            name: runtime.stage_input(source, runtime.workdir / "input" / "data" / name, input_name=name)
             for name, source in step.channels.items()
         }
         model_dir = runtime.workdir / "model"
@@ -71,7 +72,9 @@ class MlpipeTrainingOperator(MlpipeStepOperator):
             text for key, value in hyperparameters.items() for text in (f"--{key}", as_argument(value))
         ]
         command = [*(step.command or [sys.executable]), str(step.resolve_path(step.code)), *arguments]
-        run_script(self, command, env=env, cwd=runtime.workdir)
+        run_script(
+            self, command, env=env, cwd=runtime.workdir, pass_env=step.pass_env, secrets=runtime.secret_values
+        )
         metrics_file = output_dir / "metrics.json"
         if not metrics_file.is_file():
             return {}

@@ -46,6 +46,11 @@ class SelectiveRunRequest(BaseModel):
     )
     dry_run: bool = Field(False, description="Only plan: say what would run and what would be reused.")
     note: str | None = Field(None, description="A note for the new run (default: what was selected).")
+    run_id: str | None = Field(
+        None,
+        description="The new run's id, chosen by the client. The same request sent again with the same "
+        "id (its answer was lost) gets the run the first one made, never a second run.",
+    )
 
 
 def plan_response(plan: SelectivePlan) -> dict[str, Any]:
@@ -66,13 +71,36 @@ def plan_response(plan: SelectivePlan) -> dict[str, Any]:
     dependencies=[Depends(requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN))],
 )
 def create_selective_run(dag_id: str, body: SelectiveRunRequest, user: GetUserDep) -> dict[str, Any]:
-    """Create a selective run of ``dag_id``; 400 with the reason if the selection is refused."""
+    """Create a selective run of ``dag_id``; 400 with the reason if the selection is refused.
+
+    With a ``run_id`` that a run of ``dag_id`` already has: that run (200) if it is what this request
+    makes (the same request sent again), else 409.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    config = SelectiveExecutionConfig(body.selected_steps, body.source_run_id, body.include_between)
+    if body.run_id is not None and not body.dry_run:
+        existing = _existing_run_response(dag_id, config, body)
+        if existing is not None:
+            return existing
+    try:
+        return _create(dag_id, config, body, user)
+    except IntegrityError:
+        # Two copies of one request raced: the other one created the run (unique run id).
+        existing = _existing_run_response(dag_id, config, body) if body.run_id is not None else None
+        if existing is None:
+            raise
+        return existing
+
+
+def _create(
+    dag_id: str, config: SelectiveExecutionConfig, body: SelectiveRunRequest, user: Any
+) -> dict[str, Any]:
     from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.plugins.audit import record_selective_run
     from airflow_provider_mlpipe.selective.runs import create_selective_run as create
 
-    config = SelectiveExecutionConfig(body.selected_steps, body.source_run_id, body.include_between)
     try:
         with create_session() as session:  # commits the run and its reused steps together, or nothing
             run, plan = create(
@@ -82,6 +110,7 @@ def create_selective_run(dag_id: str, body: SelectiveRunRequest, user: GetUserDe
                 session=session,
                 triggering_user_name=user.get_name(),
                 dry_run=body.dry_run,
+                run_id=body.run_id,
             )
             if run is not None and body.note:
                 run.note = body.note
@@ -91,7 +120,51 @@ def create_selective_run(dag_id: str, body: SelectiveRunRequest, user: GetUserDe
                 response.update(run_id=run.run_id, state=str(run.state), note=run.note)
     except MlpipeError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    except ValueError as error:  # Airflow refuses a run id that does not match its allowed pattern
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return response
+
+
+def _existing_run_response(
+    dag_id: str, config: SelectiveExecutionConfig, body: SelectiveRunRequest
+) -> dict[str, Any] | None:
+    """The answer for a run id in use: the run, if this request made it; None if there is no such run.
+
+    :raises HTTPException: 409 if the run with that id was made by another request.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_mlpipe.selective.plan import CONF_KEY
+    from airflow_provider_mlpipe.selective.runs import is_same_selective_request
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == body.run_id))
+        if run is None:
+            return None
+        if not is_same_selective_request(run, config, body.parameters, body.note):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"pipeline {dag_id!r} already has a run {body.run_id!r} made by another request; "
+                "choose another run id",
+            )
+        conf = dict(run.conf or {})
+        block = dict(conf.pop(CONF_KEY))
+        return {
+            "dag_id": dag_id,
+            "run_id": run.run_id,
+            "state": str(run.state),
+            "note": run.note,
+            "source_run_id": block.get("source_run_id"),
+            "selected_steps": block.get("selected_steps"),
+            "reused_steps": block.get("reused_steps"),
+            "reused_skipped_steps": sorted(block.get("reused_skipped_steps") or {}),
+            "not_run": block.get("not_run"),
+            "parameters": conf,
+            "conf": dict(run.conf or {}),
+            "existing": True,
+        }
 
 
 @app.get(

@@ -186,6 +186,7 @@ def create_selective_run(
     session: Session,
     triggering_user_name: str | None = None,
     dry_run: bool = False,
+    run_id: str | None = None,
 ) -> tuple[DagRun | None, SelectivePlan]:
     """Plan and create a queued selective run of the latest version of ``dag_id``, in ``session``.
 
@@ -195,6 +196,7 @@ def create_selective_run(
     :param session: the transaction that creates the run; the caller commits.
     :param triggering_user_name: who asked for the run.
     :param dry_run: plan only (to show what would happen); nothing is written.
+    :param run_id: the new run's id (default: Airflow's ``manual__<time>``).
     """
     from airflow.models.dagbag import DBDagBag
 
@@ -214,9 +216,38 @@ def create_selective_run(
         triggered_by="rest_api",
         triggering_user_name=triggering_user_name,
         session=session,
+        run_id=run_id,
     )
     apply_plan(plan, run, session=session)
     return run, plan
+
+
+def is_same_selective_request(
+    run: DagRun,
+    config: SelectiveExecutionConfig,
+    overrides: Mapping[str, Any],
+    note: str | None,
+) -> bool:
+    """Whether ``run`` is the selective run that this request creates: the one an earlier copy of the
+    request made (its answer was lost and the client sent it again with the same run id).
+
+    The run records the resolved request: the reference run the request left to the default, the
+    steps ``include_between`` added, the reference's parameters beside the overrides.
+    """
+    block = (run.conf or {}).get(CONF_KEY)
+    if not isinstance(block, Mapping) or "reused_steps" not in block:
+        return False
+    selected = set(block.get("selected_steps") or [])
+    requested = set(config.selected_steps)
+    same_steps = requested <= selected if config.include_between else requested == selected
+    conf = run.conf or {}
+    return (
+        same_steps
+        and bool(block.get("include_between")) == config.include_between
+        and (config.source_run_id is None or block.get("source_run_id") == config.source_run_id)
+        and all(name in conf and conf[name] == value for name, value in overrides.items())
+        and (note is None or run.note == note)
+    )
 
 
 def apply_conf_block(run: DagRun, dag: Any, *, session: Session) -> SelectivePlan:

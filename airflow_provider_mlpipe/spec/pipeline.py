@@ -22,7 +22,7 @@ from airflow_provider_mlpipe.spec.steps import StepReader
 from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key, read_yaml
 
 _TOP_KEYS = ("name", "description", "tags", "parameters", "steps", "artifact_store", "aws_conn_id")
-_PARAMETER_KEYS = ("name", "type", "default", "enum", "description")
+_PARAMETER_KEYS = ("name", "type", "default", "enum", "description", "secret")
 
 
 class SpecReader(StepReader):
@@ -78,7 +78,8 @@ class SpecReader(StepReader):
         description = self.optional_text(spec, "description", prefix=f"{field}.")
         try:
             default = self.literal(spec.get("default"), f"{field}.default", line)
-            return PARAMETER_TYPES[type_name](name, default, enum, description)
+            secret = self.boolean(spec, "secret")
+            return PARAMETER_TYPES[type_name](name, default, enum, description, secret=secret)
         except SpecError as error:
             raise self.relocate(error, line_of_key(spec, _parameter_key(error.field))) from None
 

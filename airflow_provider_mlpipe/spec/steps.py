@@ -24,8 +24,8 @@ from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key
 _COMMON_STEP_KEYS = ("name", "type", "depends_on", "retry", "display_name", "description")
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "function": ("function", "arguments", "outputs", "allow_pickle"),
-    "processing": ("code", "inputs", "outputs", "arguments", "env", "command", "property_files"),
-    "training": ("code", "function", "hyperparameters", "inputs", "command", "env"),
+    "processing": ("code", "inputs", "outputs", "arguments", "env", "pass_env", "command", "property_files"),
+    "training": ("code", "function", "hyperparameters", "inputs", "command", "env", "pass_env"),
     "condition": ("conditions", "if_steps", "else_steps"),
     "fail": ("error_message",),
     "register_model": (
@@ -161,6 +161,7 @@ class StepReader(ExpressionReader):
             ],
             "job_arguments": job_arguments,
             "env": self.value_map(spec, "env"),
+            "pass_env": self.optional_strings(spec, "pass_env"),
             "command": self.optional_strings(spec, "command"),
             "property_files": self.property_files(spec),
         }
@@ -205,6 +206,7 @@ class StepReader(ExpressionReader):
             "inputs": self.value_map(spec, "inputs", names=IO_NAME),
             "command": self.optional_strings(spec, "command"),
             "env": self.value_map(spec, "env"),
+            "pass_env": self.optional_strings(spec, "pass_env"),
         }
 
     def condition_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:

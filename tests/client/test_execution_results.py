@@ -125,9 +125,10 @@ def test_internal_tasks_are_not_steps():
 
     load = FunctionStep("Load", function=fns.load, arguments={"rows": 2})
     pipeline = Pipeline("results_internal", [], [load])
-    dag = build_dag(pipeline)
+    dag = build_dag(pipeline)  # the factory adds the internal outcome task itself
     assert "_pipeline_outcome" in dag.task_dict
     result = run_dag_locally(dag)
+    assert result.state == "success"
     assert {task.task_id for task in result.tasks} == {"Load"}
 
     steps = LocalSession().list_steps(pipeline.name, result.run_id)

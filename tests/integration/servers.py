@@ -66,27 +66,59 @@ class AirflowServers:
         )
 
 
+def get_token(
+    url: str, username: str | None = None, password: str | None = None, timeout: float = 120
+) -> str:
+    """A token from ``/auth/token``: a user's (username and password), or the one the all-admins auth
+    manager hands out without credentials."""
+    if username is None:
+        request = urllib.request.Request(f"{url}/auth/token")
+    else:
+        request = urllib.request.Request(
+            f"{url}/auth/token",
+            method="POST",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return str(json.load(response)["access_token"])
+
+
 class RestCalls:
-    """JSON calls to the api-server, as a user does with curl, with the token that the all-admins
-    auth manager hands out without credentials.
+    """JSON calls to the api-server, as a user does with curl: as a user (username and password), or
+    with the token that the all-admins auth manager hands out without credentials.
 
     :param url: the api-server's base URL.
     :param timeout: seconds to wait for each answer.
+    :param username: log in as this user (with ``password``); a new token for each call, so that
+        tests on servers with short-lived tokens do not see them expire.
+    :param password: that user's password.
     """
 
-    def __init__(self, url: str, timeout: float = 120) -> None:
+    def __init__(
+        self, url: str, timeout: float = 120, *, username: str | None = None, password: str | None = None
+    ) -> None:
         self.url = url
         self.timeout = timeout
-        with urllib.request.urlopen(f"{url}/auth/token", timeout=timeout) as response:
-            self.token = json.load(response)["access_token"]
+        self.username = username
+        self.password = password
+        self.token = get_token(url, username, password, timeout)
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """``(status, JSON body)``; the body as text when it is not JSON."""
+    def call(self, method: str, path: str, body: Any = None, *, anonymous: bool = False) -> tuple[int, Any]:
+        """``(status, JSON body)``; the body as text when it is not JSON.
+
+        :param anonymous: send no credentials at all.
+        """
+        headers = {"Content-Type": "application/json"}
+        if not anonymous:
+            if self.username is not None:
+                self.token = get_token(self.url, self.username, self.password, self.timeout)
+            headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(
             self.url + path,
             method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+            headers=headers,
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -100,17 +132,29 @@ class RestCalls:
 
 
 def server_env(
-    home: Path, dags_folder: Path, port: int, extra: Mapping[str, str] | None = None
+    home: Path,
+    dags_folder: Path,
+    port: int,
+    extra: Mapping[str, str] | None = None,
+    *,
+    sqlite_busy_timeout: float | None = 60,
 ) -> dict[str, str]:
-    """The environment shared by every component and by clients that need DB access."""
+    """The environment shared by every component and by clients that need DB access.
+
+    :param sqlite_busy_timeout: seconds a connection waits for SQLite's lock before failing; None
+        leaves SQLite's default (5 s in Python's sqlite3), as a first deployment has it.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     url = f"http://127.0.0.1:{port}"
+    database = f"sqlite:///{home / 'airflow.db'}"
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
         # Several components (and parallel triggers) write to one SQLite file: wait for the lock
         # longer than SQLite's default 5 s instead of failing the request.
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}?timeout=60",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=database
+        if sqlite_busy_timeout is None
+        else f"{database}?timeout={sqlite_busy_timeout:g}",
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="4",
@@ -216,9 +260,34 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
         process.wait(10)
 
 
+def user_settings(home: Path, users: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """Settings for the simple auth manager with real users instead of "everyone is admin".
+
+    :param users: user name -> (role, password); roles are the simple auth manager's ``viewer``,
+        ``user``, ``op`` and ``admin``. The passwords go in the passwords file Airflow reads (it
+        generates passwords only for users missing from it).
+    """
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({name: password for name, (_role, password) in users.items()}))
+    return {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+            f"{name}:{role}" for name, (role, _) in users.items()
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+    }
+
+
 @contextmanager
 def airflow_servers(
-    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None, start_timeout: float = 180
+    home: Path,
+    dags_folder: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    start_timeout: float = 180,
+    sqlite_busy_timeout: float | None = 60,
+    sqlite_wal: bool = True,
+    users: Mapping[str, tuple[str, str]] | None = None,
 ) -> Iterator[AirflowServers]:
     """Migrate the DB, start api-server, scheduler and dag-processor, yield, then stop them all.
 
@@ -226,19 +295,28 @@ def airflow_servers(
     :param dags_folder: the dags folder the components parse.
     :param extra_env: more settings (``AIRFLOW__...``) for every component.
     :param start_timeout: seconds to wait for a healthy api-server and scheduler.
+    :param sqlite_busy_timeout: see :func:`server_env` (None: SQLite's default, as a first deployment).
+    :param sqlite_wal: switch the SQLite file to WAL journaling (False: SQLite's default rollback
+        journal, as Airflow creates the file).
+    :param users: real users (name -> (role, password)) instead of everyone being admin.
     """
     port = free_port()
     plugins = home / "plugins"
     plugins.mkdir(exist_ok=True)
     (plugins / "test_recorder.py").write_text(RECORDING_PLUGIN)
+    settings = {
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        **(user_settings(home, users) if users else {}),
+    }
     env = server_env(
-        home, dags_folder, port, {"AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), **(extra_env or {})}
+        home, dags_folder, port, {**settings, **(extra_env or {})}, sqlite_busy_timeout=sqlite_busy_timeout
     )
     servers = AirflowServers(home=home, dags_folder=dags_folder, url=f"http://127.0.0.1:{port}", env=env)
     migrated = servers.airflow("db", "migrate", timeout=300)
     if migrated.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
-    use_write_ahead_log(home / "airflow.db")
+    if sqlite_wal:
+        use_write_ahead_log(home / "airflow.db")
     commands = {
         "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         "scheduler": ["scheduler", "--skip-serve-logs"],

@@ -54,7 +54,7 @@ def pipeline_dag(name: str) -> Any:
         else_steps=[small],
     )
     dag = build_dag(Pipeline(name, [rows, scale, threshold], [load, transform, total, check]))
-    assert INTERNAL in dag.task_dict  # the factory's outcome task: not a step, hidden from the view
+    assert INTERNAL in dag.task_dict, "the factory ends every pipeline with its internal outcome task"
     return dag
 
 
