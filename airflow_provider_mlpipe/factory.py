@@ -11,6 +11,7 @@ import logging
 import os
 import warnings
 from collections.abc import MutableMapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from airflow.sdk import DAG, Param, get_parsing_context
 
 from airflow_provider_mlpipe.exceptions import MlpipeError, SpecError
 from airflow_provider_mlpipe.model.pipeline import Pipeline
+from airflow_provider_mlpipe.model.steps import Step
 from airflow_provider_mlpipe.operators import operator_class
 from airflow_provider_mlpipe.operators.outcome import MlpipeOutcomeOperator
 from airflow_provider_mlpipe.selective.manifest import edge_label
@@ -25,6 +27,9 @@ from airflow_provider_mlpipe.selective.manifest import edge_label
 log = logging.getLogger(__name__)
 
 MLPIPE_TAG = "mlpipe"
+DEFAULT_MAX_ACTIVE_RUNS = 16
+# The start of a scheduled pipeline's timetable; with catchup off, only runs from now on are made.
+SCHEDULE_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
 def pipeline_params(pipeline: Pipeline) -> dict[str, Param]:
@@ -52,9 +57,14 @@ def build_dag(pipeline: Pipeline, *, validate: bool = True, **dag_kwargs: Any) -
     """
     if validate:
         pipeline.validate()
-    dag_kwargs.setdefault("schedule", None)
+    dag_kwargs.setdefault("schedule", pipeline.schedule)
+    if pipeline.schedule is not None:
+        # A schedule needs a start; runs before the DAG existed are not made up (no catchup).
+        dag_kwargs.setdefault("start_date", SCHEDULE_START)
     dag_kwargs.setdefault("catchup", False)
-    dag_kwargs.setdefault("max_active_runs", 16)
+    dag_kwargs.setdefault("max_active_runs", pipeline.max_concurrent_executions or DEFAULT_MAX_ACTIVE_RUNS)
+    if pipeline.parallelism_config is not None:
+        dag_kwargs.setdefault("max_active_tasks", pipeline.parallelism_config.max_parallel_execution_steps)
     dag = DAG(
         dag_id=pipeline.name,
         description=pipeline.description,
@@ -67,12 +77,18 @@ def build_dag(pipeline: Pipeline, *, validate: bool = True, **dag_kwargs: Any) -
     reads = pipeline.data_reads()
     branch_of = pipeline.branch_owner()
     tasks = {}
+    # A fan-out step's first task (its items), which its upstream steps precede.
+    entries = {}
     for name in pipeline.topological_order():
         step = pipeline.steps[name]
-        tasks[name] = operator_class(step.kind)(pipeline=pipeline, step=step, dag=dag)
+        kind = step.operator_kind or ("fan_out" if step.for_each is not None else step.kind)
+        tasks[name] = operator_class(kind)(pipeline=pipeline, step=step, dag=dag)
+        entries[name] = _fan_out_tasks(pipeline, step, tasks[name], dag) if step.is_fan_out else tasks[name]
     for name, dependencies in upstream.items():
         for dependency in sorted(dependencies):
             tasks[dependency] >> tasks[name]
+            if entries[name] is not tasks[name]:
+                tasks[dependency] >> entries[name]
             owner = branch_of.get(name)
             branch = owner[1] if owner is not None and owner[0] == dependency else None
             label = edge_label(branch, reads[name].get(dependency, ()))
@@ -81,6 +97,35 @@ def build_dag(pipeline: Pipeline, *, validate: bool = True, **dag_kwargs: Any) -
     outcome = MlpipeOutcomeOperator(dag=dag)
     list(tasks.values()) >> outcome
     return dag
+
+
+def _fan_out_tasks(pipeline: Pipeline, step: Step, collect: Any, dag: DAG) -> Any:
+    """The internal tasks of a fan-out step before its own task ``collect``: ``_<step>.items`` and the
+    mapped ``_<step>.each`` (see :mod:`airflow_provider_mlpipe.model.fanout`); returns the first."""
+    from airflow_provider_mlpipe.model.fanout import each_task_id
+    from airflow_provider_mlpipe.operators import item_operator_class
+    from airflow_provider_mlpipe.operators.fanout import MlpipeItemsOperator
+
+    items = MlpipeItemsOperator(pipeline=pipeline, step=step, dag=dag)
+    mapped_options: dict[str, Any] = {}
+    if step.concurrency is not None:
+        mapped_options["max_active_tis_per_dagrun"] = step.concurrency
+    each = (
+        item_operator_class(step.kind)
+        .partial(
+            task_id=each_task_id(step.name),
+            task_display_name=f"{step.display_name or step.name}: each item",
+            # The item names each mapped task instance in the UI.
+            map_index_template="{{ task.mlpipe_item | tojson }}",
+            pipeline=pipeline,
+            step=step,
+            dag=dag,
+            **mapped_options,
+        )
+        .expand(mlpipe_item=items.output)
+    )
+    items >> each >> collect
+    return items
 
 
 def _doc(pipeline: Pipeline) -> str:

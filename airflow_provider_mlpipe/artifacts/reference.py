@@ -11,7 +11,8 @@ from typing import Any
 from airflow_provider_mlpipe.exceptions import ArtifactError
 
 #: The kinds of value an artifact can hold; each has its own serializer.
-ARTIFACT_TYPES = frozenset({"json", "numpy", "pandas", "file", "directory", "pickle"})
+#: ``collection`` is a fan-out step's output: the references of each item's output, in item order.
+ARTIFACT_TYPES = frozenset({"json", "numpy", "pandas", "file", "directory", "pickle", "collection"})
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -38,7 +39,8 @@ class ArtifactRef:
     :param uri: where the blob is (``file:///...`` or ``s3://bucket/key``); informative, the store
         finds the blob by ``digest``.
     :param digest: ``"sha256:<hex>"`` of the blob (for a directory: of its manifest).
-    :param type: one of ``json``, ``numpy``, ``pandas``, ``file``, ``directory``, ``pickle``.
+    :param type: one of ``json``, ``numpy``, ``pandas``, ``file``, ``directory``, ``pickle``,
+        ``collection`` (a list of other artifacts' references).
     :param size: size of the content in bytes (for a directory: the sum of its files).
     :param metadata: small facts about the value (dtype and shape, rows and columns, file name...).
     """

@@ -134,6 +134,28 @@ def save_value(store: ArtifactStore, value: Any, *, producer: Mapping[str, Any] 
     return _save_pickle(store, value, metadata)
 
 
+def save_collection(
+    store: ArtifactStore, members: list[ArtifactRef], *, producer: Mapping[str, Any] | None = None
+) -> ArtifactRef:
+    """Store the list of ``members``' references (a fan-out step's output): no data is copied.
+
+    Read back, it is the list of the members' values (:func:`load_value`), or one folder per member
+    named by its index (:func:`materialize`).
+    """
+    metadata: dict[str, Any] = {"producer": dict(producer)} if producer else {}
+    data = canonical_json([member.to_dict() for member in members])
+    blob = store.put_bytes(data)
+    return ArtifactRef(blob.uri, blob.digest, "collection", blob.size, {**metadata, "count": len(members)})
+
+
+def collection_members(store: ArtifactStore, ref: ArtifactRef) -> list[ArtifactRef]:
+    """The references a ``collection`` artifact lists."""
+    members = json.loads(store.get_bytes(ref.digest))
+    if not isinstance(members, list):
+        raise ArtifactError(f"collection artifact {ref.uri} does not hold a list")
+    return [ArtifactRef.from_dict(member) for member in members]
+
+
 def _save_pickle(store: ArtifactStore, value: Any, metadata: dict[str, Any]) -> ArtifactRef:
     kind = type(value)
     python_type = f"{kind.__module__}.{kind.__qualname__}"
@@ -252,6 +274,10 @@ def load_value(
             "unpickling runs code, so the consuming step must set allow_pickle=True "
             "(allow_pickle: true in YAML) to load it"
         )
+    if ref.type == "collection":
+        with _naming(ref):
+            members = collection_members(store, ref)
+        return [load_value(store, member, allow_pickle=allow_pickle, workdir=workdir) for member in members]
     with _naming(ref):
         if ref.type == "json":
             return json.loads(store.get_bytes(ref.digest))
@@ -286,6 +312,14 @@ def materialize(store: ArtifactStore, ref: ArtifactRef, destination: Path) -> No
     """
     if not destination.is_dir():
         raise ArtifactError(f"cannot put artifact {ref.uri} into {destination}: not a folder")
+    if ref.type == "collection":
+        with _naming(ref):
+            members = collection_members(store, ref)
+        for index, member in enumerate(members):
+            folder = destination / str(index)
+            folder.mkdir(exist_ok=True)
+            materialize(store, member, folder)
+        return
     with _naming(ref):
         if ref.type == "directory":
             _materialize_directory(store, ref, destination)

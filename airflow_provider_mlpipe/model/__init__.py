@@ -18,6 +18,7 @@ from airflow_provider_mlpipe.model.conditions import (
     ConditionNotEquals,
     ConditionOr,
 )
+from airflow_provider_mlpipe.model.decorator import DelayedReturn, step
 from airflow_provider_mlpipe.model.expressions import (
     BinaryOperation,
     EvaluationContext,
@@ -28,14 +29,18 @@ from airflow_provider_mlpipe.model.expressions import (
     JsonGet,
     StepOutput,
 )
+from airflow_provider_mlpipe.model.fanout import ForEachItem
+from airflow_provider_mlpipe.model.loops import LoopIteration, LoopStep
 from airflow_provider_mlpipe.model.parameters import (
     Parameter,
     ParameterBoolean,
     ParameterFloat,
     ParameterInteger,
+    ParameterList,
     ParameterString,
 )
-from airflow_provider_mlpipe.model.pipeline import Pipeline
+from airflow_provider_mlpipe.model.pipeline import ParallelismConfiguration, Pipeline
+from airflow_provider_mlpipe.model.steps import STEP_KINDS as _STEP_KINDS
 from airflow_provider_mlpipe.model.steps import (
     ConditionStep,
     FailStep,
@@ -49,9 +54,34 @@ from airflow_provider_mlpipe.model.steps import (
     Step,
     TrainingStep,
 )
+from airflow_provider_mlpipe.model.transform import TransformStep
+from airflow_provider_mlpipe.model.tuning import (
+    CategoricalParameter,
+    ContinuousParameter,
+    HyperparameterTuner,
+    IntegerParameter,
+    TuningStep,
+)
+
+# The step kinds defined outside model.steps (they build on its classes), registered here so that the
+# spec reader finds every kind in one table.
+_STEP_KINDS.update({cls.kind: cls for cls in (LoopStep, TuningStep, TransformStep)})
 
 __all__ = [
     "BinaryOperation",
+    "CategoricalParameter",
+    "ContinuousParameter",
+    "DelayedReturn",
+    "ForEachItem",
+    "HyperparameterTuner",
+    "IntegerParameter",
+    "LoopIteration",
+    "LoopStep",
+    "ParallelismConfiguration",
+    "ParameterList",
+    "TransformStep",
+    "TuningStep",
+    "step",
     "Condition",
     "ConditionAnd",
     "ConditionEquals",

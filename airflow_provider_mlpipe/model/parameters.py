@@ -215,8 +215,68 @@ class ParameterBoolean(Parameter):
         raise ParameterValidationError(f"parameter {self.name!r} expects boolean, got {text!r}")
 
 
+class ParameterList(Parameter):
+    """A list parameter (JSON array): what a fan-out step runs over (``for_each: {param: Depths}``).
+
+    Items are JSON values (numbers, strings, booleans, lists, mappings); floats must be finite.
+    """
+
+    type_name = "List"
+    json_type = "array"
+
+    def _accepts(self, value: Any) -> bool:
+        return isinstance(value, (list, tuple))
+
+    def _normalise(self, value: Any) -> Any:
+        items = list(value)
+        for item in items:
+            _check_json_item(item, f"parameter {self.name!r}")
+        return items
+
+    def parse_text(self, text: str) -> Any:
+        """``[3, 5, 8]`` (JSON), or comma-separated numbers/words: ``3,5,8``."""
+        import json
+
+        stripped = text.strip()
+        if stripped.startswith("["):
+            try:
+                return self.coerce(json.loads(stripped))
+            except ValueError:
+                raise ParameterValidationError(
+                    f"parameter {self.name!r} expects a JSON list, got {text!r}"
+                ) from None
+        return self.coerce([_scalar(part.strip()) for part in stripped.split(",") if part.strip()])
+
+
+def _scalar(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _check_json_item(item: Any, what: str) -> None:
+    if item is None or isinstance(item, (bool, str)):
+        return
+    if isinstance(item, int):
+        check_int64(item, what)
+    elif isinstance(item, float):
+        check_finite(item, what)
+    elif isinstance(item, (list, tuple)):
+        for value in item:
+            _check_json_item(value, what)
+    elif isinstance(item, Mapping) and all(isinstance(key, str) for key in item):
+        for value in item.values():
+            _check_json_item(value, what)
+    else:
+        raise ParameterValidationError(f"{what}: list items must be JSON values, got {item!r}")
+
+
 PARAMETER_TYPES: dict[str, type[Parameter]] = {
-    cls.type_name: cls for cls in (ParameterString, ParameterInteger, ParameterFloat, ParameterBoolean)
+    cls.type_name: cls
+    for cls in (ParameterString, ParameterInteger, ParameterFloat, ParameterBoolean, ParameterList)
 }
 
 

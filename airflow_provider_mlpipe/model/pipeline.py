@@ -11,6 +11,7 @@ import graphlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,64 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
 
 PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+# Airflow's presets; anything else must be a cron expression (five or six fields).
+SCHEDULE_PRESETS = (
+    "@once",
+    "@hourly",
+    "@daily",
+    "@weekly",
+    "@monthly",
+    "@quarterly",
+    "@yearly",
+    "@continuous",
+)
+# Airflow's own ceiling for max_active_tasks and max_active_runs is far above; this catches typos.
+MAX_PARALLEL = 10_000
+
+
+@dataclass(frozen=True)
+class ParallelismConfiguration:
+    """How many steps of one execution run at once (SageMaker's ``ParallelismConfiguration``); mapped
+    to the DAG's ``max_active_tasks``.
+
+    :param max_parallel_execution_steps: at most this many steps (or fan-out items) at once.
+    """
+
+    max_parallel_execution_steps: int
+
+    def __post_init__(self) -> None:
+        _check_count(self.max_parallel_execution_steps, "parallelism.max_parallel_execution_steps")
+
+
+def _check_count(value: Any, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL:
+        raise SpecError(
+            f"{field.rsplit('.', 1)[-1]} must be an integer from 1 to {MAX_PARALLEL}, got {value!r}",
+            field=field,
+        )
+
+
+def check_schedule(schedule: Any) -> str | None:
+    """A pipeline's ``schedule``: None (runs only when started), an Airflow preset or a cron expression."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, str) or not schedule.strip():
+        raise SpecError(
+            f"schedule must be a cron expression, a preset or null, got {schedule!r}", field="schedule"
+        )
+    text = schedule.strip()
+    if text.startswith("@"):
+        if text not in SCHEDULE_PRESETS:
+            raise SpecError(
+                f"unknown schedule preset {text!r} (known: {', '.join(SCHEDULE_PRESETS)})", field="schedule"
+            )
+        return text
+    from croniter import croniter
+
+    if not croniter.is_valid(text):
+        raise SpecError(f"schedule {text!r} is not a valid cron expression", field="schedule")
+    return text
+
 
 # Where a problem was found: (step name or None, field or None) -> line in the spec file.
 Locations = Mapping[tuple[str | None, str | None], int]
@@ -44,6 +103,11 @@ class Pipeline:
     :param aws_conn_id: the Airflow connection for S3 (the artifact store and ``s3://`` inputs);
         default: ``[mlpipe] aws_conn_id``, else ``aws_default``.
     :param tags: Airflow tags.
+    :param schedule: when Airflow starts executions by itself: a cron expression (``0 3 * * *``), a
+        preset (``@daily``), or None (only when started; the default).
+    :param parallelism_config: how many steps of one execution run at once.
+    :param max_concurrent_executions: how many executions of the pipeline run at once (more wait,
+        queued); default 16.
     :param locations: line numbers of steps and fields in the source file, for error messages.
     """
 
@@ -60,6 +124,9 @@ class Pipeline:
         aws_conn_id: str | None = None,
         tags: Sequence[str] | None = None,
         locations: Locations | None = None,
+        schedule: str | None = None,
+        parallelism_config: ParallelismConfiguration | None = None,
+        max_concurrent_executions: int | None = None,
     ) -> None:
         self.source_file = source_file
         self.locations = dict(locations or {})
@@ -73,6 +140,14 @@ class Pipeline:
         self.artifact_store = artifact_store
         self.aws_conn_id = aws_conn_id
         self.tags = list(tags or [])
+        try:
+            self.schedule = check_schedule(schedule)
+            if max_concurrent_executions is not None:
+                _check_count(max_concurrent_executions, "max_concurrent_executions")
+        except SpecError as error:
+            raise self._error(error) from None
+        self.parallelism_config = parallelism_config
+        self.max_concurrent_executions = max_concurrent_executions
         self.parameters: dict[str, Parameter] = {}
         for parameter in parameters or []:
             if parameter.name in self.parameters:
@@ -81,7 +156,7 @@ class Pipeline:
                 )
             self.parameters[parameter.name] = parameter
         self.steps: dict[str, Step] = {}
-        for step in _collect_steps(steps or []):
+        for step in _with_unrolled_loops(_collect_steps(steps or [])):
             if step.name in self.steps:
                 if self.steps[step.name] is step:
                     continue
@@ -181,8 +256,40 @@ class Pipeline:
             raise self._error(SpecError("a pipeline needs at least one step", field="steps"))
         for step in self.steps.values():
             self._validate_step(step, check_files=check_files)
+        self._validate_control_flow()
         self.topological_order()
         return self
+
+    def _validate_control_flow(self) -> None:
+        """Loops, fan-outs and ``{item}``: what :meth:`_validate_step` does not know of."""
+        from airflow_provider_mlpipe.model.fanout import check_item_use
+        from airflow_provider_mlpipe.model.loops import LoopStep
+
+        owners = self.branch_owner()
+        for step in self.steps.values():
+            try:
+                check_item_use(step)
+            except SpecError as error:
+                raise self._error(error) from None
+            if not isinstance(step, LoopStep):
+                continue
+            if step.name in owners:
+                raise self._error(
+                    SpecError(
+                        f"a loop cannot be in a branch of condition step {owners[step.name][0]!r}; put the "
+                        "condition inside the loop's steps, or after the loop",
+                        step=step.name,
+                    )
+                )
+            for body in step.body:
+                if body.name in self.steps:
+                    raise self._error(
+                        PipelineGraphError(
+                            f"step {body.name!r} of the loop has the name of a step outside it; rename one",
+                            step=step.name,
+                            field="steps",
+                        )
+                    )
 
     def _validate_step(self, step: Step, *, check_files: bool) -> None:
         for dependency in step.depends_on:
@@ -271,7 +378,9 @@ class Pipeline:
         if producer is None:
             raise self._error(
                 PipelineGraphError(
-                    f"reference to unknown step {reference.step_name!r}", step=step.name, field=field_name
+                    f"reference to unknown step {reference.step_name!r}{self._loop_hint(reference.step_name)}",
+                    step=step.name,
+                    field=field_name,
                 )
             )
         if producer is step:
@@ -299,6 +408,14 @@ class Pipeline:
                     )
                 )
 
+    def _loop_hint(self, name: str) -> str:
+        from airflow_provider_mlpipe.model.loops import LoopStep
+
+        for step in self.steps.values():
+            if isinstance(step, LoopStep) and any(body.name == name for body in step.body):
+                return f" (it is inside loop {step.name!r}: read the loop's outputs, {{step: {step.name}, output: ...}})"
+        return ""
+
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], *, check_files: bool = True) -> Pipeline:
         """Load a YAML spec (``*.pipeline.yaml``) as a validated pipeline.
@@ -319,6 +436,13 @@ class Pipeline:
     def step_digests(self) -> dict[str, str]:
         """Each step's definition digest (definition plus code file contents)."""
         return {name: step.digest() for name, step in self.steps.items()}
+
+    def definition(self) -> str:
+        """The pipeline as canonical JSON (parameters, steps in order with their dependencies and
+        digests), the same for the same pipeline in every process: for review and diffs."""
+        from airflow_provider_mlpipe.model.definition import pipeline_definition
+
+        return pipeline_definition(self)
 
     # -- executions (the client imports Airflow; the model itself does not) -------------------
     def start(
@@ -392,6 +516,18 @@ class Pipeline:
         return f"Pipeline(name={self.name!r}, steps={list(self.steps)!r})"
 
 
+def _with_unrolled_loops(steps: list[Step]) -> list[Step]:
+    """The steps, each loop preceded by the steps of its iterations (see :mod:`~.loops`)."""
+    from airflow_provider_mlpipe.model.loops import LoopStep
+
+    expanded: list[Step] = []
+    for step in steps:
+        if isinstance(step, LoopStep):
+            expanded.extend(step.unroll())
+        expanded.append(step)
+    return expanded
+
+
 def _collect_steps(steps: Iterable[Step]) -> list[Step]:
     """The given steps plus those they name (branches, depends_on), each once, in a stable order."""
     ordered: list[Step] = []
@@ -399,6 +535,9 @@ def _collect_steps(steps: Iterable[Step]) -> list[Step]:
     pending = list(steps)
     while pending:
         step = pending.pop(0)
+        producer = getattr(step, "producer", None)  # a @step function's result stands for its step
+        if isinstance(producer, Step):
+            step = producer
         if not isinstance(step, Step):
             raise SpecError(f"expected a step, got {step!r}", field="steps")
         if id(step) in seen:

@@ -210,6 +210,25 @@ def pass_env_definition(names: list[str]) -> dict[str, Any]:
     return {"pass_env": sorted(names)} if names else {}
 
 
+# A day is far beyond any step of an example; a week is the bound, so a typo (seconds given as ms) shows.
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+def check_timeout(timeout: Any, *, step: str) -> float | None:
+    """A step's ``timeout``: None, or a positive finite number of seconds up to a week."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
+        raise SpecError(f"timeout must be a number of seconds, got {timeout!r}", step=step, field="timeout")
+    if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+        raise SpecError(
+            f"timeout must be more than 0 and at most {MAX_TIMEOUT_SECONDS} seconds (a week), got {shown(timeout)}",
+            step=step,
+            field="timeout",
+        )
+    return timeout
+
+
 def _step_name(item: Any) -> str:
     """A step given as a step object or by name."""
     return item.name if isinstance(item, Step) else item
@@ -221,11 +240,17 @@ class Step:
     :param name: unique in the pipeline; becomes the Airflow task id.
     :param depends_on: steps (or names) that must finish first although no output is passed.
     :param retry_policy: retries on failure (``RetryPolicy``).
-    :param display_name: a label for the UI.
+    :param display_name: a label for the UI (the task's display name).
     :param description: free text, shown as the task's documentation.
+    :param timeout: seconds a try may run before Airflow fails it (its ``execution_timeout``).
+    :param for_each: run the step once per item of this list (a list parameter, a list output or a
+        literal list): a fan-out (see :mod:`airflow_provider_mlpipe.model.fanout`).
+    :param max_concurrency: with ``for_each``, how many items run at once.
     """
 
     kind: ClassVar[str] = ""
+    # The operator that runs it, when not the one of its kind (a loop's exit test is a condition step).
+    operator_kind: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -235,6 +260,9 @@ class Step:
         retry_policy: RetryPolicy | None = None,
         display_name: str | None = None,
         description: str | None = None,
+        timeout: float | None = None,
+        for_each: Any = None,
+        max_concurrency: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
             raise SpecError(
@@ -248,7 +276,16 @@ class Step:
         self.retry_policy = retry_policy
         self.display_name = display_name
         self.description = description
+        self.timeout = check_timeout(timeout, step=name)
+        self.for_each = for_each
+        self.max_concurrency = max_concurrency
+        if for_each is not None or max_concurrency is not None:
+            from airflow_provider_mlpipe.model.fanout import check_fan_out
+
+            check_fan_out(self)
         self.base_dir: Path | None = None
+        # In iteration i > 1 of a loop: the exit test of iteration i - 1, which must have said "go on".
+        self.loop_gate: str | None = None
 
     # -- what the graph needs -------------------------------------------------------------
     def output_names(self) -> list[str]:
@@ -263,9 +300,15 @@ class Step:
         """Yield ``(field, value)`` for every value (literal or expression) the step reads at run time."""
         return iter(())
 
+    def all_inputs(self) -> Iterator[tuple[str, Any]]:
+        """:meth:`inputs`, and the list a fan-out step runs over."""
+        if self.for_each is not None:
+            yield "for_each", self.for_each
+        yield from self.inputs()
+
     def references(self) -> Iterator[tuple[str, Expression]]:
         """Yield ``(field, reference)`` for every parameter, step output or JsonGet the step reads."""
-        for field_name, value in self.inputs():
+        for field_name, value in self.all_inputs():
             references = value.references() if isinstance(value, Condition) else iter_references(value)
             for reference in references:
                 yield field_name, reference
@@ -273,9 +316,34 @@ class Step:
     def related_steps(self) -> Iterator[Step]:
         """Step objects this step names directly (for collecting a Python pipeline's steps)."""
         yield from self._depends_on_steps
+        for _, reference in self.references():
+            producer = getattr(reference, "producer", None)  # a @step function's result
+            if isinstance(producer, Step):
+                yield producer
 
     def property_files(self) -> list[PropertyFile]:
         return []
+
+    # -- fan-out (see model.fanout) ----------------------------------------------------------
+    @property
+    def is_fan_out(self) -> bool:
+        """Whether the step runs once per item (``for_each``, or a tuning step's trials)."""
+        return self.for_each is not None
+
+    @property
+    def concurrency(self) -> int | None:
+        """How many items of a fan-out run at once (None: as many as Airflow allows)."""
+        return self.max_concurrency
+
+    def fan_out_items(self, evaluate: Callable[[Any], Any]) -> list[Any]:
+        """The items of this run, ``for_each`` evaluated with ``evaluate``."""
+        from airflow_provider_mlpipe.model.fanout import checked_items
+
+        return checked_items(self.name, self.for_each, evaluate(self.for_each))
+
+    def trial_output_names(self) -> list[str]:
+        """What one item's run produces; the fan-out step collects each as a list."""
+        return self.output_names()
 
     def code_files(self) -> list[Path]:
         """Files the step runs; they must exist, and their content is part of the step's digest."""
@@ -294,6 +362,10 @@ class Step:
             "depends_on": sorted(self.depends_on),
             "retry_policy": self.retry_policy.to_dict() if self.retry_policy else None,
             **self._definition_fields(),
+            # Only when set: steps written before these options existed keep their digest.
+            **({"timeout": self.timeout} if self.timeout is not None else {}),
+            **({"for_each": to_canonical(self.for_each)} if self.for_each is not None else {}),
+            **({"max_concurrency": self.max_concurrency} if self.max_concurrency is not None else {}),
         }
 
     def _definition_fields(self) -> dict[str, Any]:

@@ -13,6 +13,13 @@ _OPERATORS = {
     "MlpipeConditionOperator": "condition",
     "MlpipeFailOperator": "fail",
     "MlpipeRegisterModelOperator": "register_model",
+    "MlpipeLoopOperator": "loop",
+    "MlpipeLoopConditionOperator": "loop",
+    "MlpipeItemsOperator": "fanout",
+    "MlpipeCollectOperator": "fanout",
+    "MlpipeTuningOperator": "tuning",
+    "MlpipeTuningTrialOperator": "tuning",
+    "MlpipeTransformOperator": "transform",
 }
 
 # step kind -> operator class name
@@ -23,6 +30,20 @@ OPERATOR_FOR_KIND = {
     "condition": "MlpipeConditionOperator",
     "fail": "MlpipeFailOperator",
     "register_model": "MlpipeRegisterModelOperator",
+    "loop": "MlpipeLoopOperator",
+    # A step with for_each: its own task collects what each item's run produced.
+    "fan_out": "MlpipeCollectOperator",
+    "loop_condition": "MlpipeLoopConditionOperator",
+    "tuning": "MlpipeTuningOperator",
+    "transform": "MlpipeTransformOperator",
+}
+# step kind -> the operator of one item's run, for a step that runs once per item (fan-out).
+ITEM_OPERATOR_FOR_KIND = {
+    "function": "MlpipeFunctionOperator",
+    "processing": "MlpipeProcessingOperator",
+    "training": "MlpipeTrainingOperator",
+    "transform": "MlpipeTransformOperator",
+    "tuning": "MlpipeTuningTrialOperator",
 }
 
 __all__ = list(_OPERATORS)
@@ -38,3 +59,8 @@ def __getattr__(name: str) -> Any:
 def operator_class(kind: str) -> type:
     """The operator class that runs steps of ``kind``."""
     return __getattr__(OPERATOR_FOR_KIND[kind])
+
+
+def item_operator_class(kind: str) -> type:
+    """The operator class that runs one item of a fan-out step of ``kind``."""
+    return __getattr__(ITEM_OPERATOR_FOR_KIND[kind])

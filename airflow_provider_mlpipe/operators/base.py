@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
     from airflow_provider_mlpipe.artifacts.store import ArtifactStore
 
+# The item of a task that is not one run of a fan-out step.
+NO_ITEM: Any = None
 # Keys of dag_run.conf that are not pipeline parameters.
 RESERVED_CONF_KEYS = frozenset({SELECTIVE_CONF_KEY})
 RECORD_VERSION = 1
@@ -181,6 +184,12 @@ class StepRuntime:
                 ) from None
         return self._property_files[key]
 
+    def item(self) -> Any:
+        """The item this run of a fan-out step works on (``{item}``)."""
+        if not self.operator.is_item_run:
+            raise ExpressionError("{item} is only defined inside a step with for_each")
+        return self.operator.mlpipe_item
+
     def execution_variable(self, name: str) -> Any:
         if name == "pipeline_name":
             return self.pipeline.name
@@ -274,7 +283,7 @@ class MlpipeStepOperator(BaseOperator):
     # so rendering leaves it unchanged.
     template_fields: Sequence[str] = ("mlpipe_step",)
 
-    def __init__(self, *, pipeline: Pipeline, step: Step, **kwargs: Any) -> None:
+    def __init__(self, *, pipeline: Pipeline, step: Step, mlpipe_item: Any = NO_ITEM, **kwargs: Any) -> None:
         policy = step.retry_policy
         if policy is not None:
             kwargs.setdefault("retries", policy.max_attempts - 1)
@@ -289,10 +298,23 @@ class MlpipeStepOperator(BaseOperator):
         kwargs.setdefault("trigger_rule", TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         if step.description:
             kwargs.setdefault("doc_md", step.description)
-        super().__init__(task_id=step.name, **kwargs)
+        if step.display_name:
+            kwargs.setdefault("task_display_name", step.display_name)
+        if step.timeout is not None:
+            kwargs.setdefault("execution_timeout", timedelta(seconds=step.timeout))
+        # A fan-out's internal tasks (see model.fanout) have task ids of their own.
+        kwargs.setdefault("task_id", step.name)
+        super().__init__(**kwargs)
         self.pipeline = pipeline
         self.step = step
         self.mlpipe_step = step_manifest(step.kind, step.digest())
+        # One item of a fan-out step (set by Airflow's dynamic task mapping), else NO_ITEM.
+        self.mlpipe_item = mlpipe_item
+
+    @property
+    def is_item_run(self) -> bool:
+        """Whether this task instance is one item's run of a fan-out step."""
+        return self.task_id != self.step.name and self.step.is_fan_out
 
     @property
     def allow_pickle(self) -> bool:
@@ -302,7 +324,9 @@ class MlpipeStepOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         # A step that a selective run did not select only starts when someone cleared it in Airflow:
         # it takes the reference run's outputs again (or skips), it never recomputes.
-        reapplied = reapply_unselected_step(self.step.name, context)
+        # Only the step's own task: a fan-out's internal tasks follow their step (see operators.fanout).
+        own_task = self.task_id == self.step.name
+        reapplied = reapply_unselected_step(self.step.name, context) if own_task else None
         if reapplied is not None:
             return reapplied
         record = self.run_and_record(context)
@@ -317,6 +341,10 @@ class MlpipeStepOperator(BaseOperator):
         started = time.perf_counter()
         runtime = StepRuntime(self, context)
         try:
+            if self.step.loop_gate is not None:
+                from airflow_provider_mlpipe.operators.loop import check_loop_gate
+
+                check_loop_gate(runtime, self.step.loop_gate)
             ready = time.perf_counter()
             values, metadata = self.run_step(runtime)
             ran = time.perf_counter()
@@ -326,6 +354,8 @@ class MlpipeStepOperator(BaseOperator):
         used = {name: runtime.parameters.get(name) for name in parameters_read(self.step)}
         # The digest computed when this task's DAG was built, at this task's start.
         record = step_record(self.step, outputs, metadata, used, digest=self.mlpipe_step["digest"])
+        if self.is_item_run:
+            record["item"] = self.mlpipe_item
         total = time.perf_counter() - started
         step_work = (ran - ready) - runtime.loading_seconds
         # Where the task's time went: the step's own work, and the provider's (parameters, loading
@@ -348,7 +378,7 @@ class MlpipeStepOperator(BaseOperator):
     def save_outputs(self, runtime: StepRuntime, values: Mapping[str, Any]) -> dict[str, ArtifactRef]:
         from airflow_provider_mlpipe.artifacts.serializers import save_value
 
-        declared = self.step.output_names()
+        declared = self.step.trial_output_names() if self.is_item_run else self.step.output_names()
         missing = [name for name in declared if name not in values]
         if missing:
             raise StepExecutionError(
@@ -359,7 +389,12 @@ class MlpipeStepOperator(BaseOperator):
             "step": self.step.name,
             "run_id": runtime.context.get("run_id"),
         }
+        from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
+
+        # A reference is passed through as it is (a loop's or a tuning step's outputs): nothing is copied.
         return {
-            name: save_value(runtime.store, values[name], producer={**producer, "output": name})
+            name: values[name]
+            if isinstance(values[name], ArtifactRef)
+            else save_value(runtime.store, values[name], producer={**producer, "output": name})
             for name in declared
         }

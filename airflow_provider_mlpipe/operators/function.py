@@ -73,7 +73,10 @@ class MlpipeFunctionOperator(MlpipeStepOperator):
     def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
         step = self.step
         assert isinstance(step, FunctionStep)
-        function = import_callable(step.function, base_dir=step.base_dir)
+        try:
+            function = import_callable(step.function, base_dir=step.base_dir)
+        except StepExecutionError as error:
+            raise StepExecutionError(f"step {step.name!r}: {error}") from None
         arguments = runtime.evaluate(step.arguments)
         result = function(**arguments)
         return split_outputs(step.name, step.output_names(), result), {}

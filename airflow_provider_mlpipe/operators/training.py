@@ -27,7 +27,7 @@ class MlpipeTrainingOperator(MlpipeStepOperator):
     def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
         step = self.step
         assert isinstance(step, TrainingStep)
-        hyperparameters = {key: runtime.evaluate(value) for key, value in step.hyperparameters.items()}
+        hyperparameters = self.hyperparameters(runtime)
         channels = {
             name: runtime.stage_input(source, runtime.workdir / "input" / "data" / name, input_name=name)
             for name, source in step.channels.items()
@@ -48,6 +48,12 @@ class MlpipeTrainingOperator(MlpipeStepOperator):
             raise StepExecutionError(f"training step {step.name!r} wrote no model into {model_dir}")
         self.log.info("Metrics: %s", metrics)
         return {"model": model_dir, "metrics": metrics}, {"metrics": metrics}
+
+    def hyperparameters(self, runtime: StepRuntime) -> dict[str, Any]:
+        """The hyperparameters of this run, evaluated (a tuning trial adds its own)."""
+        step = self.step
+        assert isinstance(step, TrainingStep)
+        return {key: runtime.evaluate(value) for key, value in step.hyperparameters.items()}
 
     def _run_script(
         self,

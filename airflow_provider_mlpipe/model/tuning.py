@@ -1,0 +1,432 @@
+"""Hyperparameter tuning, named as in SageMaker: ``TuningStep``, ``HyperparameterTuner``,
+``IntegerParameter``, ``ContinuousParameter``, ``CategoricalParameter``.
+
+A tuning step is a training step run once per trial, as a fan-out (see
+:mod:`airflow_provider_mlpipe.model.fanout`): grid search tries every combination of the ranges,
+random search ``max_jobs`` combinations drawn with a fixed seed (so a run is repeatable). The best
+trial is chosen by a metric of the training's ``metrics`` and an objective (``Minimize`` or
+``Maximize``). Outputs: ``model`` and ``metrics`` of the best trial (references to its artifacts,
+nothing is copied), ``best_hyperparameters``, and ``trials``: every trial's hyperparameters and metrics.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from airflow_provider_mlpipe.exceptions import SpecError
+from airflow_provider_mlpipe.model.expressions import Expression, to_canonical
+from airflow_provider_mlpipe.model.fanout import MAX_FAN_OUT_ITEMS
+from airflow_provider_mlpipe.model.steps import TrainingStep
+
+STRATEGIES = ("Grid", "Random")
+OBJECTIVES = ("Minimize", "Maximize")
+SCALINGS = ("Auto", "Linear", "Logarithmic")
+
+
+class ParameterRange:
+    """A hyperparameter's range; subclasses are SageMaker's three kinds."""
+
+    kind: ClassVar[str] = ""
+
+    def check(self, *, step: str, field: str) -> None:
+        """Refuse an empty or unusable range (literal bounds only: expressions are checked at run time)."""
+
+    def grid(self, *, step: str, field: str) -> list[Any]:
+        """Every value, for grid search."""
+        raise NotImplementedError
+
+    def sample(self, rng: random.Random) -> Any:
+        """One value drawn at random."""
+        raise NotImplementedError
+
+    def resolved(self, evaluate: Callable[[Any], Any]) -> ParameterRange:
+        """This range with its bounds evaluated (parameters, step outputs)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def references(self) -> Iterator[Any]:
+        return iter(self.__dict__.values())
+
+
+def _number(value: Any, *, integer: bool, step: str, field: str) -> None:
+    if isinstance(value, Expression):
+        return
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+        what = "an integer" if integer else "a finite number"
+        raise SpecError(f"{what} is expected, got {value!r}", step=step, field=field)
+
+
+@dataclass
+class IntegerParameter(ParameterRange):
+    """Integers from ``min_value`` to ``max_value``, both included.
+
+    :param scaling_type: ``Auto``/``Linear`` or ``Logarithmic`` (random search draws on a log scale).
+    """
+
+    min_value: Any
+    max_value: Any
+    scaling_type: str = "Auto"
+    kind: ClassVar[str] = "Integer"
+
+    def check(self, *, step: str, field: str) -> None:
+        _number(self.min_value, integer=True, step=step, field=f"{field}.min_value")
+        _number(self.max_value, integer=True, step=step, field=f"{field}.max_value")
+        _check_bounds(self, step=step, field=field)
+
+    def grid(self, *, step: str, field: str) -> list[Any]:
+        return list(range(self.min_value, self.max_value + 1))
+
+    def sample(self, rng: random.Random) -> Any:
+        if self.scaling_type == "Logarithmic" and self.min_value > 0:
+            return round(math.exp(rng.uniform(math.log(self.min_value), math.log(self.max_value))))
+        return rng.randint(self.min_value, self.max_value)
+
+    def resolved(self, evaluate: Callable[[Any], Any]) -> IntegerParameter:
+        return IntegerParameter(evaluate(self.min_value), evaluate(self.max_value), self.scaling_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "min_value": to_canonical(self.min_value),
+            "max_value": to_canonical(self.max_value),
+            "scaling_type": self.scaling_type,
+        }
+
+
+@dataclass
+class ContinuousParameter(ParameterRange):
+    """Real numbers from ``min_value`` to ``max_value``: for random search (grid search cannot list them).
+
+    :param scaling_type: ``Auto``/``Linear`` or ``Logarithmic``.
+    """
+
+    min_value: Any
+    max_value: Any
+    scaling_type: str = "Auto"
+    kind: ClassVar[str] = "Continuous"
+
+    def check(self, *, step: str, field: str) -> None:
+        _number(self.min_value, integer=False, step=step, field=f"{field}.min_value")
+        _number(self.max_value, integer=False, step=step, field=f"{field}.max_value")
+        _check_bounds(self, step=step, field=field)
+        if self.scaling_type == "Logarithmic" and _literal(self.min_value) and self.min_value <= 0:
+            raise SpecError("a Logarithmic range needs min_value > 0", step=step, field=f"{field}.min_value")
+
+    def grid(self, *, step: str, field: str) -> list[Any]:
+        raise SpecError(
+            "grid search cannot list a Continuous range: use strategy Random, or a CategoricalParameter "
+            "with the values to try",
+            step=step,
+            field=field,
+        )
+
+    def sample(self, rng: random.Random) -> Any:
+        if self.scaling_type == "Logarithmic":
+            return math.exp(rng.uniform(math.log(self.min_value), math.log(self.max_value)))
+        return rng.uniform(self.min_value, self.max_value)
+
+    def resolved(self, evaluate: Callable[[Any], Any]) -> ContinuousParameter:
+        return ContinuousParameter(evaluate(self.min_value), evaluate(self.max_value), self.scaling_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "min_value": to_canonical(self.min_value),
+            "max_value": to_canonical(self.max_value),
+            "scaling_type": self.scaling_type,
+        }
+
+
+@dataclass
+class CategoricalParameter(ParameterRange):
+    """A list of values to try (numbers, strings, booleans)."""
+
+    values: Any
+    kind: ClassVar[str] = "Categorical"
+
+    def check(self, *, step: str, field: str) -> None:
+        if isinstance(self.values, Expression):
+            return
+        if not isinstance(self.values, (list, tuple)):
+            raise SpecError(f"values must be a list, got {self.values!r}", step=step, field=f"{field}.values")
+        if not self.values:
+            raise SpecError("the range is empty: values lists nothing", step=step, field=f"{field}.values")
+
+    def grid(self, *, step: str, field: str) -> list[Any]:
+        return list(self.values)
+
+    def sample(self, rng: random.Random) -> Any:
+        return rng.choice(list(self.values))
+
+    def resolved(self, evaluate: Callable[[Any], Any]) -> CategoricalParameter:
+        return CategoricalParameter(evaluate(self.values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "values": to_canonical(self.values)}
+
+
+def _literal(value: Any) -> bool:
+    return not isinstance(value, Expression)
+
+
+def _check_bounds(rng: IntegerParameter | ContinuousParameter, *, step: str, field: str) -> None:
+    if rng.scaling_type not in SCALINGS:
+        raise SpecError(
+            f"scaling_type must be one of {', '.join(SCALINGS)}, got {rng.scaling_type!r}",
+            step=step,
+            field=f"{field}.scaling_type",
+        )
+    if _literal(rng.min_value) and _literal(rng.max_value) and rng.min_value > rng.max_value:
+        raise SpecError(
+            f"the range is empty: min_value {rng.min_value!r} is above max_value {rng.max_value!r}",
+            step=step,
+            field=field,
+        )
+
+
+RANGE_KINDS: dict[str, type[ParameterRange]] = {
+    cls.kind: cls for cls in (IntegerParameter, ContinuousParameter, CategoricalParameter)
+}
+
+
+def trials(
+    step_name: str,
+    ranges: Mapping[str, ParameterRange],
+    *,
+    strategy: str,
+    max_jobs: int | None,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """The hyperparameters of each trial: every combination (grid), or ``max_jobs`` drawn at random.
+
+    :param ranges: the ranges, bounds already evaluated.
+    """
+    for name, value_range in ranges.items():
+        value_range.check(step=step_name, field=f"hyperparameter_ranges.{name}")
+    if strategy == "Grid":
+        axes = [
+            value_range.grid(step=step_name, field=f"hyperparameter_ranges.{name}")
+            for name, value_range in ranges.items()
+        ]
+        size = math.prod(len(axis) for axis in axes)
+        limit = min(max_jobs or MAX_FAN_OUT_ITEMS, MAX_FAN_OUT_ITEMS)
+        if size > limit:
+            raise SpecError(
+                f"grid search has {size} combinations, more than "
+                + (
+                    f"max_jobs ({max_jobs})"
+                    if max_jobs and max_jobs < MAX_FAN_OUT_ITEMS
+                    else f"{MAX_FAN_OUT_ITEMS}"
+                )
+                + "; narrow the ranges or use strategy Random",
+                step=step_name,
+                field="hyperparameter_ranges",
+            )
+        return [dict(zip(ranges, combination, strict=True)) for combination in itertools.product(*axes)]
+    rng = random.Random(seed)
+    return [
+        {name: value_range.sample(rng) for name, value_range in ranges.items()} for _ in range(max_jobs or 1)
+    ]
+
+
+class TuningStep(TrainingStep):
+    """Tunes a training step's hyperparameters (SageMaker's ``TuningStep`` with its ``HyperparameterTuner``).
+
+    Takes everything a :class:`TrainingStep` takes (``code`` or ``function``, fixed ``hyperparameters``,
+    ``inputs``...), plus:
+
+    :param hyperparameter_ranges: name to ``IntegerParameter``/``ContinuousParameter``/``CategoricalParameter``.
+    :param objective_metric_name: the key of the training's ``metrics`` that ranks trials.
+    :param objective_type: ``Minimize`` (default) or ``Maximize``.
+    :param strategy: ``Grid`` (every combination) or ``Random`` (``max_jobs`` draws).
+    :param max_jobs: how many trials random search runs; for grid search, an upper bound.
+    :param max_parallel_jobs: how many trials run at once.
+    :param random_seed: the seed of random search (the same seed draws the same trials).
+    """
+
+    kind = "tuning"
+
+    def __init__(
+        self,
+        name: str,
+        hyperparameter_ranges: Mapping[str, ParameterRange],
+        objective_metric_name: str,
+        objective_type: str = "Minimize",
+        strategy: str = "Grid",
+        max_jobs: int | None = None,
+        max_parallel_jobs: int | None = None,
+        random_seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        if not hyperparameter_ranges:
+            raise SpecError(
+                "a tuning step needs hyperparameter_ranges", step=name, field="hyperparameter_ranges"
+            )
+        for key, value_range in hyperparameter_ranges.items():
+            if not isinstance(value_range, ParameterRange):
+                raise SpecError(
+                    f"expected IntegerParameter, ContinuousParameter or CategoricalParameter, got {value_range!r}",
+                    step=name,
+                    field=f"hyperparameter_ranges.{key}",
+                )
+            value_range.check(step=name, field=f"hyperparameter_ranges.{key}")
+            if key in self.hyperparameters:
+                raise SpecError(
+                    f"hyperparameter {key!r} is both fixed and tuned",
+                    step=name,
+                    field=f"hyperparameter_ranges.{key}",
+                )
+        if not isinstance(objective_metric_name, str) or not objective_metric_name:
+            raise SpecError(
+                "objective_metric_name must name a metric", step=name, field="objective_metric_name"
+            )
+        for value, choices, field in (
+            (objective_type, OBJECTIVES, "objective_type"),
+            (strategy, STRATEGIES, "strategy"),
+        ):
+            if value not in choices:
+                raise SpecError(
+                    f"{field} must be one of {', '.join(choices)}, got {value!r}", step=name, field=field
+                )
+        for value, field in ((max_jobs, "max_jobs"), (max_parallel_jobs, "max_parallel_jobs")):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FAN_OUT_ITEMS
+            ):
+                raise SpecError(
+                    f"{field} must be an integer from 1 to {MAX_FAN_OUT_ITEMS}, got {value!r}",
+                    step=name,
+                    field=field,
+                )
+        if strategy == "Random" and max_jobs is None:
+            raise SpecError(
+                "random search needs max_jobs (how many trials to draw)", step=name, field="max_jobs"
+            )
+        self.hyperparameter_ranges = dict(hyperparameter_ranges)
+        self.objective_metric_name = objective_metric_name
+        self.objective_type = objective_type
+        self.strategy = strategy
+        self.max_jobs = max_jobs
+        self.max_parallel_jobs = max_parallel_jobs
+        self.random_seed = random_seed
+        if all(_literal_range(value_range) for value_range in self.hyperparameter_ranges.values()):
+            self.trials()  # a grid too large, or a Continuous range in a grid: refused at parse time
+
+    @property
+    def is_fan_out(self) -> bool:
+        return True
+
+    @property
+    def concurrency(self) -> int | None:
+        return self.max_parallel_jobs
+
+    def trials(self, evaluate: Callable[[Any], Any] | None = None) -> list[dict[str, Any]]:
+        """Each trial's tuned hyperparameters (bounds evaluated with ``evaluate`` at run time)."""
+        ranges = {
+            key: value_range.resolved(evaluate) if evaluate is not None else value_range
+            for key, value_range in self.hyperparameter_ranges.items()
+        }
+        return trials(
+            self.name, ranges, strategy=self.strategy, max_jobs=self.max_jobs, seed=self.random_seed
+        )
+
+    def fan_out_items(self, evaluate: Callable[[Any], Any]) -> list[Any]:
+        return self.trials(evaluate)
+
+    def output_names(self) -> list[str]:
+        return ["model", "metrics", "best_hyperparameters", "trials"]
+
+    def trial_output_names(self) -> list[str]:
+        """What each trial produces: a training step's outputs."""
+        return ["model", "metrics"]
+
+    def inputs(self) -> Iterator[tuple[str, Any]]:
+        yield from super().inputs()
+        for key, value_range in self.hyperparameter_ranges.items():
+            for index, bound in enumerate(value_range.references()):
+                yield f"hyperparameter_ranges.{key}[{index}]", bound
+
+    def _definition_fields(self) -> dict[str, Any]:
+        return {
+            **super()._definition_fields(),
+            "hyperparameter_ranges": {
+                key: value.to_dict() for key, value in self.hyperparameter_ranges.items()
+            },
+            "objective_metric_name": self.objective_metric_name,
+            "objective_type": self.objective_type,
+            "strategy": self.strategy,
+            "max_jobs": self.max_jobs,
+            "max_parallel_jobs": self.max_parallel_jobs,
+            "random_seed": self.random_seed,
+        }
+
+
+def _literal_range(value_range: ParameterRange) -> bool:
+    return not any(isinstance(value, Expression) for value in value_range.__dict__.values())
+
+
+@dataclass
+class HyperparameterTuner:
+    """SageMaker's ``HyperparameterTuner``: the search, given to ``TuningStep.from_tuner``.
+
+    :param estimator: the training to tune, as a :class:`TrainingStep` (its name is not used).
+    """
+
+    estimator: TrainingStep
+    objective_metric_name: str
+    hyperparameter_ranges: Mapping[str, ParameterRange]
+    objective_type: str = "Minimize"
+    strategy: str = "Grid"
+    max_jobs: int | None = None
+    max_parallel_jobs: int | None = None
+    random_seed: int = 0
+
+    def step(self, name: str, **kwargs: Any) -> TuningStep:
+        """The :class:`TuningStep` called ``name`` that runs this search (``kwargs``: depends_on, retry...)."""
+        estimator = self.estimator
+        return TuningStep(
+            name,
+            hyperparameter_ranges=self.hyperparameter_ranges,
+            objective_metric_name=self.objective_metric_name,
+            objective_type=self.objective_type,
+            strategy=self.strategy,
+            max_jobs=self.max_jobs,
+            max_parallel_jobs=self.max_parallel_jobs,
+            random_seed=self.random_seed,
+            code=estimator.code,
+            function=estimator.function,
+            hyperparameters=estimator.hyperparameters,
+            inputs=estimator.channels,
+            command=estimator.command,
+            env=estimator.env,
+            pass_env=estimator.pass_env,
+            **kwargs,
+        )
+
+
+def best_trial(step_name: str, results: Sequence[Mapping[str, Any]], metric: str, objective: str) -> int:
+    """The index of the best trial in ``results`` (each ``{"metrics": {...}}``); the first on a tie.
+
+    :raises StepExecutionError: no trial reported the metric as a number.
+    """
+    from airflow_provider_mlpipe.exceptions import StepExecutionError
+
+    scored = []
+    for index, result in enumerate(results):
+        value = (result.get("metrics") or {}).get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            scored.append((value if objective == "Minimize" else -value, index))
+    if not scored:
+        raise StepExecutionError(
+            f"tuning step {step_name!r}: no trial reported the objective metric {metric!r} as a finite number "
+            f"(metrics seen: {sorted({key for result in results for key in (result.get('metrics') or {})})})"
+        )
+    return min(scored)[1]
