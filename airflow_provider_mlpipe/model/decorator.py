@@ -38,12 +38,12 @@ class DelayedReturn(StepOutput):
     def __init__(self, producer: Step, path: tuple[str | int, ...] = ()) -> None:
         super().__init__(producer.name, RESULT)
         self.producer = producer
-        self.path = tuple(path)
+        self.keys = tuple(path)
 
     def __getitem__(self, key: str | int) -> DelayedReturn:
         if not isinstance(key, (str, int)) or isinstance(key, bool):
             raise TypeError(f"a step's result is indexed by a key or a position, got {key!r}")
-        return DelayedReturn(self.producer, (*self.path, key))
+        return DelayedReturn(self.producer, (*self.keys, key))
 
     def __iter__(self) -> Any:
         # Without this, Python would iterate through __getitem__ forever (``a, b = result``).
@@ -51,18 +51,18 @@ class DelayedReturn(StepOutput):
 
     def evaluate(self, context: EvaluationContext) -> Any:
         value = context.step_output(self.step_name, self.output_name)
-        for key in self.path:
+        for key in self.keys:
             try:
                 value = value[key]
             except (KeyError, IndexError, TypeError):
                 raise ExpressionError(
-                    f"the result of step {self.step_name!r} has no {key!r} (path {list(self.path)!r})"
+                    f"the result of step {self.step_name!r} has no {key!r} (path {list(self.keys)!r})"
                 ) from None
         return value
 
     def to_dict(self) -> Any:
         base = {"step": self.step_name, "output": self.output_name}
-        return {**base, "path": list(self.path)} if self.path else base
+        return {**base, "keys": list(self.keys)} if self.keys else base
 
 
 class StepFunction:

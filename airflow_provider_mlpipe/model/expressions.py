@@ -155,17 +155,32 @@ class StepOutput(Reference):
 
     :param step_name: the producing step.
     :param output_name: one of that step's declared outputs.
+    :param path: a JSON path into the output's value (``max_depth``, ``[0]``), for a JSON output such
+        as a tuning step's ``best_hyperparameters``; empty for the whole value.
     """
 
-    def __init__(self, step_name: str, output_name: str) -> None:
+    def __init__(self, step_name: str, output_name: str, path: str = "") -> None:
         self.step_name = step_name
         self.output_name = output_name
+        self.path = path
+        self.path_parts = parse_json_path(path) if path else []
 
     def evaluate(self, context: EvaluationContext) -> Any:
-        return context.step_output(self.step_name, self.output_name)
+        value = context.step_output(self.step_name, self.output_name)
+        for part in self.path_parts:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                raise ExpressionError(
+                    f"output {self.output_name!r} of step {self.step_name!r} has no {self.path!r} "
+                    f"(stopped at {part!r})"
+                ) from None
+        return value
 
     def to_dict(self) -> Any:
-        return {"step": self.step_name, "output": self.output_name}
+        base = {"step": self.step_name, "output": self.output_name}
+        # Only when set: references written before paths existed keep their digest.
+        return {**base, "path": self.path} if self.path else base
 
 
 class ExecutionVariable(Reference):

@@ -36,7 +36,17 @@ _JSON_GET_KEYS = ("step", "property_file", "path")
 _JOIN_KEYS = ("on", "values")
 CONDITION_KEYS = (*COMPARISONS, "in", "not", "and", "or")
 # One-key mappings with these keys are expressions; ``{step, output}`` is recognised by its ``step`` key.
-_EXPRESSION_KEYS = ("param", "step", "json_get", "join", "execution", "literal", *OPERATOR_NAMES)
+_EXPRESSION_KEYS = (
+    "param",
+    "step",
+    "json_get",
+    "join",
+    "execution",
+    "literal",
+    "item",
+    "loop",
+    *OPERATOR_NAMES,
+)
 
 
 class ExpressionReader(FieldReader):
@@ -101,13 +111,17 @@ class ExpressionReader(FieldReader):
 
     def step_output(self, raw: Mapping[Any, Any], field: str, line: int | None) -> StepOutput:
         self.check_keys(
-            raw, ("step", "output"), what="a step output reference {step, output}", prefix=f"{field}."
+            raw, ("step", "output", "path"), what="a step output reference {step, output}", prefix=f"{field}."
         )
         step = self.text(raw["step"], f"{field}.step", line)
         output = self.require(
             raw, "output", what="a step output reference {step, output}", prefix=f"{field}."
         )
-        return StepOutput(step, self.text(output, f"{field}.output", line))
+        path = self.optional_text(raw, "path", prefix=f"{field}.") or ""
+        try:
+            return StepOutput(step, self.text(output, f"{field}.output", line), path)
+        except ExpressionError as error:
+            raise self.error(str(error), f"{field}.path", line) from None
 
     def json_get(self, raw: Any, field: str, line: int | None) -> JsonGet:
         spec = self.mapping(raw, field, line)
@@ -144,6 +158,20 @@ class ExpressionReader(FieldReader):
                 line,
             )
         return ExecutionVariable(name)
+
+    def item(self, raw: Any, field: str, line: int | None) -> Any:
+        """``{item: ""}``: the current item of a fan-out step; ``{item: "key"}`` a part of it."""
+        from airflow_provider_mlpipe.model.fanout import ForEachItem
+
+        return ForEachItem("" if raw is None else self.text(raw, field, line))
+
+    def loop_variable(self, raw: Any, field: str, line: int | None) -> Any:
+        """``{loop: iteration}``: the number of the current iteration of the loop, from 1."""
+        from airflow_provider_mlpipe.model.loops import LoopIteration
+
+        if raw != "iteration":
+            raise self.error(f"unknown loop variable {raw!r} (known: iteration)", field, line)
+        return LoopIteration()
 
     def literal(self, raw: Any, field: str, line: int | None) -> Any:
         """``raw`` as plain dicts and lists, without the line bookkeeping; never read as expressions."""
@@ -237,4 +265,6 @@ _EXPRESSION_READERS: dict[str, Callable[[ExpressionReader, Any, str, int | None]
     "join": ExpressionReader.join,
     "execution": ExpressionReader.execution_variable,
     "literal": ExpressionReader.literal,
+    "item": ExpressionReader.item,
+    "loop": ExpressionReader.loop_variable,
 }

@@ -15,13 +15,24 @@ from typing import Any
 
 from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.model.parameters import PARAMETER_TYPES, Parameter
-from airflow_provider_mlpipe.model.pipeline import Pipeline
+from airflow_provider_mlpipe.model.pipeline import ParallelismConfiguration, Pipeline
 from airflow_provider_mlpipe.model.steps import TrainingStep
 from airflow_provider_mlpipe.spec.fields import suggestion
 from airflow_provider_mlpipe.spec.steps import StepReader
 from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key, read_yaml
 
-_TOP_KEYS = ("name", "description", "tags", "parameters", "steps", "artifact_store", "aws_conn_id")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "tags",
+    "parameters",
+    "steps",
+    "artifact_store",
+    "aws_conn_id",
+    "schedule",
+    "parallelism",
+    "max_concurrent_executions",
+)
 _PARAMETER_KEYS = ("name", "type", "default", "enum", "description", "secret")
 
 
@@ -106,7 +117,24 @@ class SpecReader(StepReader):
             aws_conn_id=self.optional_text(top, "aws_conn_id"),
             tags=tags,
             locations=self.locations,
+            schedule=self.optional_text(top, "schedule"),
+            parallelism_config=self.parallelism(top),
+            max_concurrent_executions=top.get("max_concurrent_executions"),
         )
+
+    def parallelism(self, top: Any) -> ParallelismConfiguration | None:
+        """``parallelism: {max_parallel_execution_steps: N}`` (SageMaker's ``ParallelismConfiguration``)."""
+        if top.get("parallelism") is None:
+            return None
+        line = line_of_key(top, "parallelism")
+        raw = self.mapping(top["parallelism"], "parallelism", line)
+        self.check_keys(raw, ("max_parallel_execution_steps",), what="parallelism", prefix="parallelism.")
+        try:
+            return ParallelismConfiguration(
+                self.require(raw, "max_parallel_execution_steps", what="parallelism", prefix="parallelism.")
+            )
+        except SpecError as error:
+            raise self.relocate(error, line) from None
 
 
 def _parameter_key(field: str | None) -> str:

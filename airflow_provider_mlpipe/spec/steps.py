@@ -21,11 +21,50 @@ from airflow_provider_mlpipe.spec.expressions import ExpressionReader
 from airflow_provider_mlpipe.spec.fields import describe, suggestion
 from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key
 
-_COMMON_STEP_KEYS = ("name", "type", "depends_on", "retry", "display_name", "description")
+_COMMON_STEP_KEYS = (
+    "name",
+    "type",
+    "depends_on",
+    "retry",
+    "display_name",
+    "description",
+    "timeout",
+    "for_each",
+    "max_concurrency",
+)
+_TRAINING_KEYS = ("code", "function", "hyperparameters", "inputs", "command", "env", "pass_env")
+_TUNING_KEYS = (
+    "hyperparameter_ranges",
+    "objective_metric_name",
+    "objective_type",
+    "strategy",
+    "max_jobs",
+    "max_parallel_jobs",
+    "random_seed",
+)
+_RANGE_KEYS = {
+    "Integer": ("type", "min_value", "max_value", "scaling_type"),
+    "Continuous": ("type", "min_value", "max_value", "scaling_type"),
+    "Categorical": ("type", "values"),
+}
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "function": ("function", "arguments", "outputs", "allow_pickle"),
     "processing": ("code", "inputs", "outputs", "arguments", "env", "pass_env", "command", "property_files"),
-    "training": ("code", "function", "hyperparameters", "inputs", "command", "env", "pass_env"),
+    "training": _TRAINING_KEYS,
+    "tuning": _TRAINING_KEYS + _TUNING_KEYS,
+    "loop": ("steps", "until", "max_iterations", "outputs"),
+    "transform": (
+        "data",
+        "model_data",
+        "model_package_group_name",
+        "model_version",
+        "code",
+        "function",
+        "arguments",
+        "env",
+        "pass_env",
+        "command",
+    ),
     "condition": ("conditions", "if_steps", "else_steps"),
     "fail": ("error_message",),
     "register_model": (
@@ -101,12 +140,19 @@ class StepReader(ExpressionReader):
         return name
 
     def common_options(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
-        return {
+        options = {
             "depends_on": self.optional_strings(spec, "depends_on"),
             "retry_policy": self.retry(spec),
             "display_name": self.optional_text(spec, "display_name"),
             "description": self.optional_text(spec, "description"),
         }
+        if spec.get("timeout") is not None:
+            options["timeout"] = self.number(spec["timeout"], "timeout", line_of_key(spec, "timeout"))
+        if "for_each" in spec:
+            options["for_each"] = self.optional_value(spec, "for_each")
+        if spec.get("max_concurrency") is not None:
+            options["max_concurrency"] = spec["max_concurrency"]
+        return options
 
     def retry(self, spec: Mapping[Any, Any]) -> RetryPolicy | None:
         if spec.get("retry") is None:
@@ -209,6 +255,97 @@ class StepReader(ExpressionReader):
             "pass_env": self.optional_strings(spec, "pass_env"),
         }
 
+    def tuning_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        from airflow_provider_mlpipe.model.tuning import RANGE_KINDS
+
+        raw = self.mapping(
+            self.require(spec, "hyperparameter_ranges", what="a tuning step"),
+            "hyperparameter_ranges",
+            line_of_key(spec, "hyperparameter_ranges"),
+        )
+        ranges = {}
+        for name, item in raw.items():
+            field, line = f"hyperparameter_ranges.{name}", line_of_key(raw, name)
+            entry = self.mapping(item, field, line)
+            kind = self.text(
+                self.require(entry, "type", what="a range", prefix=f"{field}."), f"{field}.type", line
+            )
+            if kind not in RANGE_KINDS:
+                raise self.error(
+                    f"unknown range type {kind!r}{suggestion(kind, list(RANGE_KINDS))} (known: {', '.join(RANGE_KINDS)})",
+                    f"{field}.type",
+                    line_of_key(entry, "type"),
+                )
+            self.check_keys(entry, _RANGE_KEYS[kind], what=f"a {kind} range", prefix=f"{field}.")
+            self.note(field, line)
+            options = {key: self.optional_value(entry, key) for key in entry if key != "type"}
+            for key in ("min_value", "max_value", "values"):
+                if key in _RANGE_KEYS[kind] and key not in entry:
+                    raise self.error(f"a {kind} range needs '{key}'", f"{field}.{key}", line)
+            ranges[name] = RANGE_KINDS[kind](**options)
+        options = {
+            **self.training_step(spec),
+            "hyperparameter_ranges": ranges,
+            "objective_metric_name": self.text(
+                self.require(spec, "objective_metric_name", what="a tuning step"),
+                "objective_metric_name",
+                line_of_key(spec, "objective_metric_name"),
+            ),
+        }
+        for key in ("objective_type", "strategy"):
+            if spec.get(key) is not None:
+                options[key] = self.text(spec[key], key, line_of_key(spec, key))
+        for key in ("max_jobs", "max_parallel_jobs", "random_seed"):
+            if spec.get(key) is not None:
+                options[key] = spec[key]
+        return options
+
+    def loop_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        loop = self.step
+        body_line = line_of_key(spec, "steps")
+        raw = self.require(spec, "steps", what="a loop")
+        items = self.sequence(raw, "steps", body_line)
+        first_lines: dict[str, int | None] = {}
+        body = []
+        for index, item in enumerate(items):
+            body.append(self.read_step(item, index, line_of_item(items, index, body_line), first_lines))
+            self.step = loop
+        until_raw = spec.get("until")
+        until_items = (
+            self.sequence(until_raw, "until", line_of_key(spec, "until")) if until_raw is not None else []
+        )
+        outputs = self.value_map(spec, "outputs", names=IO_NAME)
+        max_iterations = spec.get("max_iterations")
+        return {
+            "steps": body,
+            "until": [
+                self.condition(item, f"until[{index}]", line_of_item(until_items, index))
+                for index, item in enumerate(until_items)
+            ],
+            "max_iterations": max_iterations,
+            "outputs": outputs,
+        }
+
+    def transform_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
+        if "code" not in spec:
+            self.note("code", line_of_key(spec, "function"))
+        options: dict[str, Any] = {
+            "data": self.optional_value(spec, "data")
+            if self.require(spec, "data", what="a transform step")
+            else None,
+            "model_data": self.optional_value(spec, "model_data"),
+            "model_package_group_name": self.optional_value(spec, "model_package_group_name"),
+            "code": self.optional_text(spec, "code"),
+            "function": self.optional_text(spec, "function"),
+            "arguments": self.value_list(spec, "arguments"),
+            "env": self.value_map(spec, "env"),
+            "pass_env": self.optional_strings(spec, "pass_env"),
+            "command": self.optional_strings(spec, "command"),
+        }
+        if "model_version" in spec:
+            options["model_version"] = self.optional_value(spec, "model_version")
+        return options
+
     def condition_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
         raw = spec.get("conditions")
         items = self.sequence(raw, "conditions", line_of_key(spec, "conditions")) if raw is not None else []
@@ -249,4 +386,7 @@ _STEP_READERS: dict[str, Callable[[StepReader, Mapping[Any, Any]], dict[str, Any
     "condition": StepReader.condition_step,
     "fail": StepReader.fail_step,
     "register_model": StepReader.register_model_step,
+    "tuning": StepReader.tuning_step,
+    "loop": StepReader.loop_step,
+    "transform": StepReader.transform_step,
 }
