@@ -185,7 +185,9 @@ def command_executions_list(args: argparse.Namespace) -> int:
 
     session = _session(args)
     try:
-        descriptions = session.list_executions(args.pipeline, limit=args.limit)
+        descriptions = session.list_executions(
+            args.pipeline, limit=args.limit, status=args.status, since=args.since
+        )
     except PipelineNotFoundError:
         # A pipeline of the dags folder that never ran in local mode has no executions yet.
         if not isinstance(session, LocalSession) or not _in_dags_folder(args.pipeline):
@@ -295,6 +297,12 @@ def add_commands(commands: Any) -> None:
             parser.add_argument("execution_id")
         else:
             parser.add_argument("--limit", type=int, default=20)
+            parser.add_argument(
+                "--status", help="only these statuses: queued, running, success, failed (a,b)"
+            )
+            parser.add_argument(
+                "--since", help="only executions since a date/time (ISO) or a time ago (30m, 12h, 7d)"
+            )
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--api-url", help="a running Airflow (default: [mlpipe] api_url if set)")
         where.add_argument("--local", action="store_true", help="the embedded DB of $AIRFLOW_HOME")

@@ -55,6 +55,22 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_definition(args: argparse.Namespace) -> int:
+    """Print a pipeline's canonical JSON definition (a spec file, or a pipeline of the dags folder)."""
+    from airflow_provider_mlpipe.discovery import find_pipeline, load_pipelines_from_file
+
+    target = Path(args.pipeline)
+    if target.suffix in (".yaml", ".yml", ".py") and target.is_file():
+        pipelines = load_pipelines_from_file(target)
+        if len(pipelines) != 1:
+            raise MlpipeError(f"{target}: expected one pipeline, found {len(pipelines)}")
+        pipeline = pipelines[0]
+    else:
+        pipeline = find_pipeline(dags_folder(args.dags_folder), args.pipeline)
+    sys.stdout.write(pipeline.definition())
+    return 0
+
+
 def _registry(args: argparse.Namespace) -> Any:
     from airflow_provider_mlpipe.artifacts.registry import ModelRegistry
     from airflow_provider_mlpipe.artifacts.store import store_from_url
@@ -95,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the pipelines in the dags folder")
     listing.add_argument("--dags-folder")
     listing.set_defaults(handler=command_list)
+
+    definition = commands.add_parser(
+        "definition", help="print a pipeline as canonical JSON (steps, parameters, dependencies, digests)"
+    )
+    definition.add_argument("pipeline", help="a pipeline of the dags folder, or a spec file")
+    definition.add_argument("--dags-folder")
+    definition.set_defaults(handler=command_definition)
 
     add_execution_commands(commands)
 

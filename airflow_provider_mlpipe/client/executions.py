@@ -163,8 +163,15 @@ class ExecutionsSession(Protocol):
         """Start an execution of ``pipeline``; return its execution (run) id (``run_id`` if given)."""
         ...
 
-    def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
-        """The pipeline's executions, newest first."""
+    def list_executions(
+        self,
+        pipeline_name: str,
+        *,
+        limit: int = 20,
+        status: str | Sequence[str] | None = None,
+        since: datetime | str | None = None,
+    ) -> list[ExecutionDescription]:
+        """The pipeline's executions, newest first; only those in ``status`` and started since ``since``."""
         ...
 
     def describe(self, pipeline_name: str, execution_id: str) -> ExecutionDescription:

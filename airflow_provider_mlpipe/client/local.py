@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_mlpipe.client.executions import (
@@ -133,20 +134,34 @@ class LocalSession:
             return plan_for_dag(dag, config, overrides, session=session)
 
     @_console_quiet_unless_verbose
-    def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
-        """The pipeline's local executions, newest first; :class:`PipelineNotFoundError` if it never ran here."""
+    def list_executions(
+        self,
+        pipeline_name: str,
+        *,
+        limit: int = 20,
+        status: str | Sequence[str] | None = None,
+        since: datetime | str | None = None,
+    ) -> list[ExecutionDescription]:
+        """The pipeline's local executions, newest first; :class:`PipelineNotFoundError` if it never ran here.
+
+        :param status: only executions in this status (or these).
+        :param since: only executions started (or queued to start) at or after this time.
+        """
         from airflow.models.dag import DagModel
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
         from sqlalchemy import select
 
+        from airflow_provider_mlpipe.client.filters import checked_limit, checked_since, checked_statuses
+
+        statuses, start = checked_statuses(status), checked_since(since)
         self._ensure_database()
-        query = (
-            select(DagRun)
-            .where(DagRun.dag_id == pipeline_name)
-            .order_by(DagRun.run_after.desc())
-            .limit(limit)
-        )
+        query = select(DagRun).where(DagRun.dag_id == pipeline_name)
+        if statuses is not None:
+            query = query.where(DagRun.state.in_(statuses))
+        if start is not None:
+            query = query.where(DagRun.run_after >= start)
+        query = query.order_by(DagRun.run_after.desc()).limit(checked_limit(limit))
         with create_session() as session:
             if session.get(DagModel, pipeline_name) is None:
                 raise PipelineNotFoundError(f"no pipeline named {pipeline_name!r} has run in local mode here")

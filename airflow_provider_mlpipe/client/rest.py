@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -199,17 +199,33 @@ class AirflowSession:
 
         return call_with_retries(what, attempt, self.retry_policy, giving_up=_maybe_created(name, run_id))
 
-    def list_executions(self, pipeline_name: str, *, limit: int = 20) -> list[ExecutionDescription]:
+    def list_executions(
+        self,
+        pipeline_name: str,
+        *,
+        limit: int = 20,
+        status: str | Sequence[str] | None = None,
+        since: datetime | str | None = None,
+    ) -> list[ExecutionDescription]:
         from airflow_client.client import DagRunApi
 
+        from airflow_provider_mlpipe.client.filters import checked_limit, checked_since, checked_statuses
+
+        filters: dict[str, Any] = {}
+        statuses, start = checked_statuses(status), checked_since(since)
+        if statuses is not None:
+            filters["state"] = statuses
+        if start is not None:
+            filters["run_after_gte"] = start
         try:
             runs = self._call(
                 f"list executions of {pipeline_name!r}",
                 DagRunApi,
                 "get_dag_runs",
                 pipeline_name,
-                limit=limit,
+                limit=checked_limit(limit),
                 order_by=["-run_after"],
+                **filters,
             )
         except ExecutionNotFoundError:
             raise PipelineNotFoundError(

@@ -21,6 +21,8 @@ from airflow_provider_mlpipe.model.parameters import Parameter, resolve_paramete
 from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from airflow.sdk import DAG
 
     from airflow_provider_mlpipe.client.executions import ExecutionsSession, PipelineExecution
@@ -478,16 +480,28 @@ class Pipeline:
         return PipelineExecution(session, self.name, execution_id, artifact_store=self.artifact_store)
 
     def list_executions(
-        self, *, session: ExecutionsSession | None = None, limit: int = 20
+        self,
+        *,
+        session: ExecutionsSession | None = None,
+        limit: int = 20,
+        status: str | Sequence[str] | None = None,
+        since: datetime | str | None = None,
     ) -> list[PipelineExecution]:
-        """The pipeline's executions, newest first (none if it never ran where ``session`` looks)."""
+        """The pipeline's executions, newest first (none if it never ran where ``session`` looks).
+
+        :param limit: at most this many (1 to 1000).
+        :param status: only executions in this status (``queued``, ``running``, ``success``, ``failed``),
+            or in any of these.
+        :param since: only executions started (or queued to start) at or after this time: a datetime
+            (naive means UTC), ISO text, or a time ago (``30m``, ``12h``, ``7d``).
+        """
         from airflow_provider_mlpipe.client import default_session
         from airflow_provider_mlpipe.client.executions import PipelineExecution
         from airflow_provider_mlpipe.exceptions import PipelineNotFoundError
 
         session = session or default_session()
         try:
-            descriptions = session.list_executions(self.name, limit=limit)
+            descriptions = session.list_executions(self.name, limit=limit, status=status, since=since)
         except PipelineNotFoundError:  # this pipeline exists: it just never ran there
             return []
         return [
