@@ -346,7 +346,7 @@ class MlpipeStepOperator(BaseOperator):
 
                 check_loop_gate(runtime, self.step.loop_gate)
             ready = time.perf_counter()
-            values, metadata = self.run_step(runtime)
+            values, metadata = self.run_item(runtime) if self.is_item_run else self.run_step(runtime)
             ran = time.perf_counter()
             outputs = self.save_outputs(runtime, values)
         finally:
@@ -374,6 +374,19 @@ class MlpipeStepOperator(BaseOperator):
     def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run the step; return (output name -> value or Path, metadata for the record)."""
         raise NotImplementedError
+
+    def run_item(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run the step for one item of a fan-out; a failure names the item."""
+        from airflow_provider_mlpipe.operators.failures import failure_reason
+
+        try:
+            return self.run_step(runtime)
+        except (AirflowSkipException, AirflowFailException):
+            raise
+        except Exception as error:
+            raise StepExecutionError(
+                f"step {self.step.name!r}, item {self.mlpipe_item!r}: {failure_reason(error)}"
+            ) from error
 
     def save_outputs(self, runtime: StepRuntime, values: Mapping[str, Any]) -> dict[str, ArtifactRef]:
         from airflow_provider_mlpipe.artifacts.serializers import save_value
