@@ -256,3 +256,31 @@ def test_executions_steps_prints_the_step_table(
     missing = mlpipe(cli_env, "executions", "steps", "abalone", "nope", "--local")
     assert missing.returncode == 2
     assert "pipeline 'abalone' has no execution 'nope'" in missing.stderr
+
+
+def test_definition_prints_the_same_canonical_json_each_time(cli_env: dict[str, str]):
+    import json
+
+    first = mlpipe(cli_env, "definition", "abalone_control")
+    assert first.returncode == 0, first.stderr
+    again = mlpipe(cli_env, "definition", str(REPO / "dags/abalone_control.pipeline.yaml"))
+    assert again.returncode == 0, again.stderr
+    assert first.stdout == again.stdout  # a copy of the dags folder, another path: the same text
+    document = json.loads(first.stdout)
+    steps = {item["name"]: item for item in document["steps"]}
+    assert steps["Retrain"]["dependencies"] == ["Retrain.1.until", "Retrain.2.until", "Retrain.3.until"]
+    assert steps["Tune"]["kind"] == "tuning" and steps["Tune"]["digest"].startswith("sha256:")
+
+
+def test_executions_list_filters_by_status_and_since(
+    cli_env: dict[str, str], abalone_runs: dict[str, subprocess.CompletedProcess[str]]
+):
+    failed = mlpipe(cli_env, "executions", "list", "abalone", "--local", "--status", "failed")
+    assert failed.returncode == 0, failed.stderr
+    assert parse_table(failed.stdout, "execution") == {}
+    recent = mlpipe(
+        cli_env, "executions", "list", "abalone", "--local", "--status", "success", "--since", "1d"
+    )
+    assert set(parse_table(recent.stdout, "execution")) == set(abalone_run_ids(cli_env))
+    wrong = mlpipe(cli_env, "executions", "list", "abalone", "--local", "--status", "done")
+    assert wrong.returncode != 0 and "unknown execution status 'done'" in wrong.stderr

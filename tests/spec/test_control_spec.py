@@ -65,8 +65,17 @@ def test_loops_fan_outs_tuning_and_transform_read_from_yaml():
     assert isinstance(pipeline.steps["Retrain"], LoopStep)
     assert "Retrain.2.until" in pipeline.steps
     sweep = pipeline.steps["Sweep"]
-    assert (sweep.is_fan_out, sweep.concurrency, sweep.timeout, sweep.display_name) == (True, 2, 30, "Square each depth")
-    assert sweep.definition()["arguments"]["model"] == {"step": "Retrain", "output": "model", "path": "rounds"}
+    assert (sweep.is_fan_out, sweep.concurrency, sweep.timeout, sweep.display_name) == (
+        True,
+        2,
+        30,
+        "Square each depth",
+    )
+    assert sweep.definition()["arguments"]["model"] == {
+        "step": "Retrain",
+        "output": "model",
+        "path": "rounds",
+    }
     tune = pipeline.steps["Tune"]
     assert isinstance(tune, TuningStep) and len(tune.trials()) == 3
     assert isinstance(pipeline.steps["Predict"], TransformStep)
@@ -145,6 +154,7 @@ def test_control_flow_errors_name_the_step_and_line(steps: str, message: str, st
 def test_a_bad_schedule_names_the_field():
     with pytest.raises(SpecError, match="not a valid cron expression") as error:
         load_pipeline_text(
-            "name: p\nschedule: every day\nsteps: [{name: A, type: function, function: 'm:f'}]\n", file="p.yaml"
+            "name: p\nschedule: every day\nsteps: [{name: A, type: function, function: 'm:f'}]\n",
+            file="p.yaml",
         )
     assert (error.value.field, error.value.line) == ("schedule", 2)
