@@ -297,12 +297,12 @@ class TuningStep(TrainingStep):
                 raise SpecError(
                     f"{field} must be one of {', '.join(choices)}, got {value!r}", step=name, field=field
                 )
-        for value, field in ((max_jobs, "max_jobs"), (max_parallel_jobs, "max_parallel_jobs")):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FAN_OUT_ITEMS
+        for count, field in ((max_jobs, "max_jobs"), (max_parallel_jobs, "max_parallel_jobs")):
+            if count is not None and (
+                isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_FAN_OUT_ITEMS
             ):
                 raise SpecError(
-                    f"{field} must be an integer from 1 to {MAX_FAN_OUT_ITEMS}, got {value!r}",
+                    f"{field} must be an integer from 1 to {MAX_FAN_OUT_ITEMS}, got {count!r}",
                     step=name,
                     field=field,
                 )

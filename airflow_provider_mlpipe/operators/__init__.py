@@ -61,6 +61,6 @@ def operator_class(kind: str) -> type:
     return __getattr__(OPERATOR_FOR_KIND[kind])
 
 
-def item_operator_class(kind: str) -> type:
+def item_operator_class(kind: str) -> Any:
     """The operator class that runs one item of a fan-out step of ``kind``."""
     return __getattr__(ITEM_OPERATOR_FOR_KIND[kind])

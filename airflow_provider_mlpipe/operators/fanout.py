@@ -44,7 +44,7 @@ class MlpipeItemsOperator(MlpipeStepOperator):
         return False
 
     @records_failures
-    def execute(self, context: Context) -> list[Any]:
+    def execute(self, context: Context) -> list[Any]:  # type: ignore[override]  # the items, not a record
         skip_unless_selected(self.step.name, context)
         runtime = StepRuntime(self, context)
         try:

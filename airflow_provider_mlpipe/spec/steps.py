@@ -140,7 +140,7 @@ class StepReader(ExpressionReader):
         return name
 
     def common_options(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
-        options = {
+        options: dict[str, Any] = {
             "depends_on": self.optional_strings(spec, "depends_on"),
             "retry_policy": self.retry(spec),
             "display_name": self.optional_text(spec, "display_name"),
