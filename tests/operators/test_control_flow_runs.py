@@ -212,3 +212,27 @@ def test_a_for_each_that_is_not_a_list_at_run_time_fails_with_the_expression():
         failures = read_step_records("fan_out_not_a_list", result.run_id, session=session, key=FAILURE_KEY)
     reason = failures["_Sweep.items"]["reason"]
     assert "step 'Sweep': for_each {'step': 'Prepare', 'output': 'result'} gave int 2, not a list" in reason
+
+
+def test_the_readme_step_decorator_example_runs(tmp_path: Path):
+    import re
+    import sys
+    import types
+
+    from airflow_provider_mlpipe.client.local import LocalSession
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL) if "@step" in b]
+    # As in a DAG file: a module of its own, so that the functions are importable by name.
+    module = types.ModuleType("readme_step_example")
+    module.__file__ = str(tmp_path / "readme_step_example.py")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(block, module.__file__, "exec"), module.__dict__)
+        pipeline = module.__dict__["pipeline"]
+        execution = pipeline.start(parameters={"Depth": 5}, session=LocalSession())
+        assert execution.describe().status == "success"
+        assert sorted(step.step_name for step in execution.list_steps()) == ["fit", "prepare"]
+        assert execution.result("fit") == {"depth": 5, "score": 9.0}
+    finally:
+        del sys.modules[module.__name__]
