@@ -14,6 +14,7 @@ from airflow_provider_mlpipe.model.parameters import (
     ParameterBoolean,
     ParameterFloat,
     ParameterInteger,
+    ParameterList,
     ParameterString,
     resolve_parameters,
 )
@@ -405,6 +406,7 @@ def test_parameter_types_are_registered_by_type_name() -> None:
         "Integer": ParameterInteger,
         "Float": ParameterFloat,
         "Boolean": ParameterBoolean,
+        "List": ParameterList,
     }
 
 
