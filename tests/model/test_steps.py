@@ -353,6 +353,8 @@ def test_register_model_refuses_unknown_statuses(status: str) -> None:
 
 
 def test_step_kinds_registry() -> None:
+    from airflow_provider_mlpipe.model import LoopStep, TransformStep, TuningStep
+
     registered = dict(STEP_KINDS)
 
     assert registered == {
@@ -362,6 +364,9 @@ def test_step_kinds_registry() -> None:
         "condition": ConditionStep,
         "fail": FailStep,
         "register_model": RegisterModel,
+        "loop": LoopStep,
+        "tuning": TuningStep,
+        "transform": TransformStep,
     }
 
 

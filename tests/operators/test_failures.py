@@ -146,7 +146,7 @@ def test_a_raising_function_keeps_the_exception_and_downstream_steps_have_no_rea
     steps = steps_by_name(execution)
     assert steps["Load"].failure_reason is None
     assert steps["Boom"].failure_reason == (
-        "cannot import function 'tests.operators.step_functions:no_such_function': "
+        "step 'Boom': cannot import function 'tests.operators.step_functions:no_such_function': "
         "module 'tests.operators.step_functions' has no attribute 'no_such_function'"
     )
     assert (steps["After"].status, steps["After"].failure_reason, steps["After"].note) == (
