@@ -35,6 +35,7 @@ from airflow_provider_mlpipe.model.parameters import (
     ParameterInteger,
     ParameterString,
 )
+from airflow_provider_mlpipe.model.cache import CacheConfig
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.model.steps import (
     ConditionStep,
@@ -52,6 +53,7 @@ from airflow_provider_mlpipe.model.steps import (
 
 __all__ = [
     "BinaryOperation",
+    "CacheConfig",
     "Condition",
     "ConditionAnd",
     "ConditionEquals",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
+from airflow_provider_mlpipe.model.cache import CACHEABLE_KINDS, CacheConfig
 from airflow_provider_mlpipe.model.expressions import JsonGet, StepOutput
 from airflow_provider_mlpipe.model.parameters import Parameter, resolve_parameters
 from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
@@ -44,6 +45,8 @@ class Pipeline:
     :param aws_conn_id: the Airflow connection for S3 (the artifact store and ``s3://`` inputs);
         default: ``[mlpipe] aws_conn_id``, else ``aws_default``.
     :param tags: Airflow tags.
+    :param cache_config: step caching for every step that can be cached (function, processing,
+        training) and has no ``cache_config`` of its own; default off.
     :param locations: line numbers of steps and fields in the source file, for error messages.
     """
 
@@ -60,6 +63,7 @@ class Pipeline:
         aws_conn_id: str | None = None,
         tags: Sequence[str] | None = None,
         locations: Locations | None = None,
+        cache_config: CacheConfig | None = None,
     ) -> None:
         self.source_file = source_file
         self.locations = dict(locations or {})
@@ -73,6 +77,9 @@ class Pipeline:
         self.artifact_store = artifact_store
         self.aws_conn_id = aws_conn_id
         self.tags = list(tags or [])
+        if cache_config is not None and not isinstance(cache_config, CacheConfig):
+            raise self._error(SpecError(f"cache_config must be a CacheConfig, got {cache_config!r}", field="cache"))
+        self.cache_config = cache_config
         self.parameters: dict[str, Parameter] = {}
         for parameter in parameters or []:
             if parameter.name in self.parameters:
@@ -171,6 +178,14 @@ class Pipeline:
                         owners[name] = (step.name, branch)
         return owners
 
+    def cache_config_of(self, step: Step) -> CacheConfig | None:
+        """The caching that applies to ``step``: its own, else the pipeline's (for kinds that can be
+        cached); None when caching is off for it."""
+        config = step.cache_config
+        if config is None and step.kind in CACHEABLE_KINDS:
+            config = self.cache_config
+        return config if config is not None and config.enable_caching else None
+
     # -- checks ----------------------------------------------------------------------------
     def validate(self, *, check_files: bool = True) -> Pipeline:
         """Check names, references, branches, cycles and script files; raise the first problem found.
@@ -255,6 +270,15 @@ class Pipeline:
                 if not path.is_file():
                     raise self._error(
                         SpecError(f"script file not found: {path}", step=step.name, field="code")
+                    )
+            from airflow_provider_mlpipe.fingerprint.code import declared_paths
+
+            for index, pattern in enumerate(step.declared_code_files):
+                if not declared_paths(pattern, step.base_dir):
+                    raise self._error(
+                        SpecError(
+                            f"code_files: {pattern!r} names no file", step=step.name, field=f"code_files[{index}]"
+                        )
                     )
 
     def _validate_reference(self, step: Step, field_name: str, reference: Any) -> None:

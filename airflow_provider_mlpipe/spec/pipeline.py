@@ -21,7 +21,16 @@ from airflow_provider_mlpipe.spec.fields import suggestion
 from airflow_provider_mlpipe.spec.steps import StepReader
 from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key, read_yaml
 
-_TOP_KEYS = ("name", "description", "tags", "parameters", "steps", "artifact_store", "aws_conn_id")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "tags",
+    "parameters",
+    "steps",
+    "artifact_store",
+    "aws_conn_id",
+    "cache",
+)
 _PARAMETER_KEYS = ("name", "type", "default", "enum", "description", "secret")
 
 
@@ -95,6 +104,7 @@ class SpecReader(StepReader):
         tags = self.optional_strings(top, "tags")
         parameters = self.read_parameters(top.get("parameters"), line_of_key(top, "parameters"))
         steps = self.read_steps(top["steps"], line_of_key(top, "steps"))
+        cache_config = self.cache(top)
         return Pipeline(
             name,
             parameters,
@@ -106,6 +116,7 @@ class SpecReader(StepReader):
             aws_conn_id=self.optional_text(top, "aws_conn_id"),
             tags=tags,
             locations=self.locations,
+            cache_config=cache_config,
         )
 
 
