@@ -185,7 +185,9 @@ def differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list
     changes: list[str] = []
     if recorded.get("digest") != current.get("digest"):
         before, after = recorded.get("code_files"), current.get("code_files")
-        named = code_changes(before, after) if isinstance(before, Mapping) and isinstance(after, Mapping) else []
+        named = (
+            code_changes(before, after) if isinstance(before, Mapping) and isinstance(after, Mapping) else []
+        )
         changes.extend(named or ["its definition or code changed"])
     old_parameters = recorded.get("parameters") or {}
     new_parameters = current.get("parameters") or {}
@@ -202,7 +204,9 @@ def differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list
             before_item, after_item = old_inputs.get(name) or {}, new_inputs.get(name) or {}
             if before_item.get("digest") != after_item.get("digest"):
                 described = describe_input(name, after_item or before_item)
-                changes.append(f"{described} changed since (content {_short(before_item)} -> {_short(after_item)})")
+                changes.append(
+                    f"{described} changed since (content {_short(before_item)} -> {_short(after_item)})"
+                )
     return changes
 
 

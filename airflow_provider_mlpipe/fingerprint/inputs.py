@@ -196,7 +196,9 @@ def s3_digest(url: str, *, store: ArtifactStore | None, aws_conn_id: str | None 
                 body.close()
             if store is not None:
                 with contextlib.suppress(ArtifactError):
-                    store.write_document(memo_key, _canonical({"url": f"s3://{bucket}/{key}", "digest": digest}))
+                    store.write_document(
+                        memo_key, _canonical({"url": f"s3://{bucket}/{key}", "digest": digest})
+                    )
             return digest
 
         if len(objects) == 1 and objects[0][0] == prefix:

@@ -5,6 +5,7 @@ Pure Python, no Airflow import, so specs load and validate fast.
 
 from __future__ import annotations
 
+from airflow_provider_mlpipe.model.cache import CacheConfig
 from airflow_provider_mlpipe.model.conditions import (
     Condition,
     ConditionAnd,
@@ -35,7 +36,6 @@ from airflow_provider_mlpipe.model.parameters import (
     ParameterInteger,
     ParameterString,
 )
-from airflow_provider_mlpipe.model.cache import CacheConfig
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.model.steps import (
     ConditionStep,

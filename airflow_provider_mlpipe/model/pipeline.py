@@ -78,7 +78,9 @@ class Pipeline:
         self.aws_conn_id = aws_conn_id
         self.tags = list(tags or [])
         if cache_config is not None and not isinstance(cache_config, CacheConfig):
-            raise self._error(SpecError(f"cache_config must be a CacheConfig, got {cache_config!r}", field="cache"))
+            raise self._error(
+                SpecError(f"cache_config must be a CacheConfig, got {cache_config!r}", field="cache")
+            )
         self.cache_config = cache_config
         self.parameters: dict[str, Parameter] = {}
         for parameter in parameters or []:
@@ -277,7 +279,9 @@ class Pipeline:
                 if not declared_paths(pattern, step.base_dir):
                     raise self._error(
                         SpecError(
-                            f"code_files: {pattern!r} names no file", step=step.name, field=f"code_files[{index}]"
+                            f"code_files: {pattern!r} names no file",
+                            step=step.name,
+                            field=f"code_files[{index}]",
                         )
                     )
 
@@ -353,6 +357,7 @@ class Pipeline:
         session: ExecutionsSession | None = None,
         note: str | None = None,
         run_id: str | None = None,
+        no_cache: bool = False,
     ) -> PipelineExecution:
         """Start an execution, as SageMaker's ``Pipeline.start``.
 
@@ -363,6 +368,8 @@ class Pipeline:
         :param note: a note shown on the run in the Airflow UI.
         :param run_id: the execution's Airflow run id (default: a new unique one). On a running Airflow,
             a start that is sent again with the same id and request gives the same execution.
+        :param no_cache: ignore the step cache: every step with caching on runs, and its new outputs
+            replace the cache entry.
         """
         from airflow_provider_mlpipe.client import default_session
         from airflow_provider_mlpipe.client.executions import PipelineExecution
@@ -374,6 +381,7 @@ class Pipeline:
             selective_execution_config=selective_execution_config,
             note=note,
             run_id=run_id,
+            no_cache=no_cache,
         )
         return PipelineExecution(session, self.name, execution_id, artifact_store=self.artifact_store)
 

@@ -225,7 +225,9 @@ def check_code_files(patterns: Sequence[str] | None, *, step: str, kind: str) ->
             field="code_files",
         )
     if patterns and kind not in CODE_KINDS:
-        raise SpecError(f"a {kind} step runs no code: code_files does not apply", step=step, field="code_files")
+        raise SpecError(
+            f"a {kind} step runs no code: code_files does not apply", step=step, field="code_files"
+        )
     return list(patterns)
 
 

@@ -46,6 +46,7 @@ class SelectiveRunRequest(BaseModel):
     )
     dry_run: bool = Field(False, description="Only plan: say what would run and what would be reused.")
     note: str | None = Field(None, description="A note for the new run (default: what was selected).")
+    no_cache: bool = Field(False, description="The selected steps ignore the step cache (and refresh it).")
     run_id: str | None = Field(
         None,
         description="The new run's id, chosen by the client. The same request sent again with the same "
@@ -111,6 +112,7 @@ def _create(
                 triggering_user_name=user.get_name(),
                 dry_run=body.dry_run,
                 run_id=body.run_id,
+                no_cache=body.no_cache,
             )
             if run is not None and body.note:
                 run.note = body.note

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 
 # The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
@@ -162,11 +163,13 @@ class SelectivePlan:
     not_run: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     include_between: bool = False
+    no_cache: bool = False
 
     def conf(self) -> dict[str, Any]:
         """The new run's conf: its parameters and the selective block (with the reused steps)."""
         return {
             **self.parameters,
+            **({NO_CACHE_CONF_KEY: True} if self.no_cache else {}),
             CONF_KEY: {
                 "selected_steps": list(self.selected),
                 "source_run_id": self.source_run_id,

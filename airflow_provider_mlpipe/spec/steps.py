@@ -135,7 +135,9 @@ class StepReader(ExpressionReader):
         enabled = cache.get("enabled", True)
         if not isinstance(enabled, bool):
             raise self.error(
-                f"expected true or false, got {describe(enabled)}", "cache.enabled", line_of_key(cache, "enabled")
+                f"expected true or false, got {describe(enabled)}",
+                "cache.enabled",
+                line_of_key(cache, "enabled"),
             )
         expire_after = cache.get("expire_after")
         if expire_after is not None:
