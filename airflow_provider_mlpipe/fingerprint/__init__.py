@@ -88,18 +88,27 @@ def code_digest(inventory: Mapping[str, str]) -> str:
 
 
 def step_digest(step: Step) -> str:
-    """sha256 of the step's definition and the content of its code files.
+    """sha256 of the step's definition and the content of its code files."""
+    return step_digest_and_code(step)[0]
+
+
+def step_digest_and_code(step: Step) -> tuple[str, dict[str, str]]:
+    """The step's digest and its code inventory (see :func:`code_inventory`), reading each file once.
 
     The script's bytes are hashed as before dependencies were tracked, and dependencies are added only
     when there are some: a step whose script imports nothing of the project keeps its digest.
     """
     hasher = hashlib.sha256(json.dumps(step.definition(), sort_keys=True, default=str).encode())
+    inventory: dict[str, str] = {}
     for path in step.code_files():
+        data = path.read_bytes() if path.is_file() else None
         hasher.update(str(path.name).encode())
-        hasher.update(path.read_bytes() if path.is_file() else b"<missing>")
-    for name, digest in sorted(dependency_files(step).items()):
+        hasher.update(data if data is not None else b"<missing>")
+        inventory[path.name] = hashlib.sha256(data).hexdigest() if data is not None else "missing"
+    dependencies = dependency_files(step)
+    for name, digest in sorted(dependencies.items()):
         hasher.update(b"\0code_file\0" + name.encode() + b"\0" + digest.encode())
-    return "sha256:" + hasher.hexdigest()
+    return "sha256:" + hasher.hexdigest(), {**inventory, **dependencies}
 
 
 @dataclass(frozen=True)
@@ -227,4 +236,74 @@ __all__ = [
     "differences",
     "fingerprint_of",
     "step_digest",
+    "step_digest_and_code",
 ]
+
+
+# How many characters of each code file's digest the serialized DAG carries (enough to tell versions
+# apart in a message; the step's full digest decides).
+SHORT_DIGEST = 16
+# Airflow truncates a template field longer than [core] max_templated_field_length (4096 by default):
+# a manifest of sources larger than this drops its per-file details.
+MAX_SOURCES_CHARS = 3500
+
+
+def sources_manifest(step: Step, code_files: Mapping[str, str]) -> dict[str, Any]:
+    """What the serialized DAG says of a step's sources, for the planner of selective runs: its code
+    files (short digests) and the content digests of its literal local inputs, as the DAG processor saw
+    them when it parsed the DAG. An S3 input or one given through a parameter is None: it is checked
+    when the run's steps start (see :mod:`airflow_provider_mlpipe.selective.verify`)."""
+    from airflow_provider_mlpipe.fingerprint.inputs import LocalDigests, local_path
+
+    literal: dict[str, str | None] = {}
+    for name, source in literal_sources(step).items():
+        digest = None
+        if isinstance(source, str) and not source.startswith("s3://"):
+            try:
+                digest = LocalDigests().digest(local_path(source, step.base_dir)).digest
+            except OSError:
+                digest = None  # missing now: the step fails when it runs
+        literal[f"inputs.{name}"] = digest
+    manifest: dict[str, Any] = {
+        "code_files": {name: digest[:SHORT_DIGEST] for name, digest in code_files.items()},
+        "literal_inputs": literal,
+    }
+    if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
+        manifest["code_files"] = None
+    if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
+        manifest["literal_inputs"] = None
+    return manifest
+
+
+def literal_sources(step: Step) -> dict[str, Any]:
+    """The inputs of ``step`` that are not step outputs, by input name (processing inputs and training
+    channels): paths or URLs, literal or given by expressions."""
+    from airflow_provider_mlpipe.model.expressions import StepOutput
+    from airflow_provider_mlpipe.model.steps import ProcessingStep, TrainingStep
+
+    if isinstance(step, ProcessingStep):
+        sources = {item.input_name: item.source for item in step.processing_inputs}
+    elif isinstance(step, TrainingStep):
+        sources = dict(step.channels)
+    else:
+        return {}
+    return {name: source for name, source in sources.items() if not isinstance(source, StepOutput)}
+
+
+def source_changes(recorded: Mapping[str, Any], sources: Mapping[str, Any] | None) -> list[str]:
+    """What changed between a step's record and the sources the serialized DAG reports: code files
+    (by their short digests) and literal local inputs. Empty when either side does not say."""
+    if not isinstance(sources, Mapping):
+        return []
+    changes: list[str] = []
+    files, recorded_files = sources.get("code_files"), recorded.get("code_files")
+    if isinstance(files, Mapping) and isinstance(recorded_files, Mapping):
+        before = {name: str(digest)[:SHORT_DIGEST] for name, digest in recorded_files.items()}
+        changes += code_changes(before, {name: str(digest) for name, digest in files.items()})
+    literal, inputs = sources.get("literal_inputs"), recorded.get("inputs")
+    if isinstance(literal, Mapping) and isinstance(inputs, Mapping):
+        for name, digest in sorted(literal.items()):
+            item = inputs.get(name)
+            if digest is not None and isinstance(item, Mapping) and item.get("digest") != digest:
+                changes.append(f"{describe_input(name, item)} changed since that run")
+    return changes

@@ -257,7 +257,9 @@ class MlpipeStepOperator(BaseOperator):
     # serializes it with the DAG: the api-server and the scheduler plan selective runs from the
     # serialized DAG without importing any DAG file (see ``selective.manifest``). It holds no Jinja,
     # so rendering leaves it unchanged.
-    template_fields: Sequence[str] = ("mlpipe_step",)
+    # ``mlpipe_sources`` (the code files' short digests and the literal local inputs' content digests,
+    # see ``fingerprint.sources_manifest``) travels the same way, for the planner to say what changed.
+    template_fields: Sequence[str] = ("mlpipe_step", "mlpipe_sources")
 
     def __init__(self, *, pipeline: Pipeline, step: Step, **kwargs: Any) -> None:
         policy = step.retry_policy
@@ -277,7 +279,11 @@ class MlpipeStepOperator(BaseOperator):
         super().__init__(task_id=step.name, **kwargs)
         self.pipeline = pipeline
         self.step = step
-        self.mlpipe_step = step_manifest(step.kind, step.digest())
+        from airflow_provider_mlpipe.fingerprint import sources_manifest, step_digest_and_code
+
+        digest, code_files = step_digest_and_code(step)
+        self.mlpipe_step = step_manifest(step.kind, digest)
+        self.mlpipe_sources = sources_manifest(step, code_files)
 
     @property
     def allow_pickle(self) -> bool:

@@ -16,26 +16,15 @@ from airflow_provider_mlpipe.fingerprint import (
     StepFingerprint,
     code_digest,
     code_inventory,
+    literal_sources,
 )
 from airflow_provider_mlpipe.model.expressions import ExecutionVariable, JsonGet, StepOutput
 from airflow_provider_mlpipe.model.parameters import Parameter
-from airflow_provider_mlpipe.model.steps import ProcessingStep, Step, TrainingStep
+from airflow_provider_mlpipe.model.steps import Step
 from airflow_provider_mlpipe.settings import aws_conn_id_for
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.operators.base import StepRuntime
-
-
-def literal_inputs(step: Step) -> dict[str, Any]:
-    """The inputs of ``step`` that are not step outputs (paths or URLs, literal or from expressions),
-    by input name: processing inputs and training channels."""
-    if isinstance(step, ProcessingStep):
-        sources = {item.input_name: item.source for item in step.processing_inputs}
-    elif isinstance(step, TrainingStep):
-        sources = dict(step.channels)
-    else:
-        return {}
-    return {name: source for name, source in sources.items() if not isinstance(source, StepOutput)}
 
 
 def literal_input_key(input_name: str) -> str:
@@ -85,7 +74,7 @@ def literal_input_digests(runtime: StepRuntime, step: Step | None = None) -> dic
 
     step = step or runtime.step
     items: dict[str, dict[str, Any]] = {}
-    for name, source in literal_inputs(step).items():
+    for name, source in literal_sources(step).items():
         if step is runtime.step:
             location = runtime.input_location(source, input_name=name)
         else:

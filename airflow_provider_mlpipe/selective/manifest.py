@@ -28,6 +28,7 @@ from airflow_provider_mlpipe.selective.plan import StepInfo
 # letter or digit, so no step can take a task id that starts with "_".
 OUTCOME_TASK_ID = "_pipeline_outcome"
 MANIFEST_ATTRIBUTE = "mlpipe_step"
+SOURCES_ATTRIBUTE = "mlpipe_sources"
 BRANCHES = ("if", "else")
 _BRANCH_SUFFIX = " branch"
 _DATA_SEPARATOR = ", "
@@ -94,9 +95,16 @@ def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
             if_steps=tuple(sorted(branches[task.task_id]["if"])),
             else_steps=tuple(sorted(branches[task.task_id]["else"])),
             data_upstream=frozenset(data_upstream[task.task_id]),
+            sources=_sources(task),
         )
         for task in step_tasks
     }
+
+
+def _sources(task: Any) -> Mapping[str, Any] | None:
+    """A step task's ``mlpipe_sources`` (None for a DAG built before it existed, or truncated)."""
+    sources = getattr(task, SOURCES_ATTRIBUTE, None)
+    return sources if isinstance(sources, Mapping) else None
 
 
 def _manifest(dag: Any, task: Any) -> Mapping[str, str]:

@@ -33,6 +33,7 @@ from typing import Any
 
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+from airflow_provider_mlpipe.fingerprint import source_changes
 
 # The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
 CONF_KEY = "selective_execution"
@@ -108,6 +109,8 @@ class StepInfo:
     :param else_steps: for a condition step, the steps of its else branch.
     :param data_upstream: the upstream steps whose outputs it reads (a step reading data from a step
         that did not run is skipped).
+    :param sources: its code files and literal local inputs as the DAG processor last saw them
+        (``fingerprint.sources_manifest``), to say what changed; None if the DAG does not say.
     """
 
     name: str
@@ -117,6 +120,7 @@ class StepInfo:
     if_steps: tuple[str, ...] = ()
     else_steps: tuple[str, ...] = ()
     data_upstream: frozenset[str] = frozenset()
+    sources: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -414,8 +418,15 @@ def _reuse(
     record = previous.record if previous is not None else None
     if not isinstance(record, Mapping) or "outputs" not in record:
         return "that run holds no outputs of it"
+    changed = source_changes(record, info.sources)
     if record.get("digest") != info.digest:
+        named = [change for change in changed if change.startswith("code file")]
+        if named:
+            return f"its code changed since that run: {', '.join(named)}"
         return "its definition or code changed since that run"
+    if changed:
+        # Its outputs were computed from other data: they do not stand for what it would compute now.
+        return "; ".join(changed)
     # Its outputs were computed from that run's parameter values: they only stand for these if equal.
     changed = [
         f"{name} was {used!r}, now {effective.get(name)!r}"
