@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidationError, StepExecutionError
+from airflow_provider_mlpipe.lineage.openlineage import OpenLineageFacets
 from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
 from airflow_provider_mlpipe.model.parameters import Parameter
 from airflow_provider_mlpipe.model.pipeline import Pipeline
@@ -244,7 +245,7 @@ class StepRuntime:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class MlpipeStepOperator(BaseOperator):
+class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
     """Runs one pipeline step. Subclasses implement :meth:`run_step` for one step kind.
 
     :param pipeline: the pipeline the step belongs to.
