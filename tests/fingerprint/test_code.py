@@ -118,7 +118,9 @@ def test_a_script_importing_nothing_of_the_project_keeps_the_digest_it_had(tmp_p
     import json
 
     write(tmp_path / "plain.py", "import os\nprint(os.getcwd())\n")
-    step = Pipeline("plain", steps=[ProcessingStep("Plain", code="plain.py")], base_dir=tmp_path).steps["Plain"]
+    step = Pipeline("plain", steps=[ProcessingStep("Plain", code="plain.py")], base_dir=tmp_path).steps[
+        "Plain"
+    ]
     hasher = hashlib.sha256(json.dumps(step.definition(), sort_keys=True, default=str).encode())
     hasher.update(b"plain.py")
     hasher.update((tmp_path / "plain.py").read_bytes())
