@@ -200,7 +200,13 @@ class LineageQuery:
         while queue and followed < MAX_EXECUTIONS:
             digest = queue.popleft()
             role = PRODUCED if direction == UPSTREAM else USED
-            for document in self.index.executions(digest, role):
+            documents = self.index.executions(digest, role)
+            if direction == UPSTREAM:
+                # An execution that took the artifact from the cache did not compute it: the one that
+                # did says what produced it (a cache hit is shown only when nothing else is known).
+                computed = [item for item in documents if not (item.get("cache") or {}).get("hit")]
+                documents = computed or documents
+            for document in documents:
                 followed += 1
                 node = step_node_id(document)
                 new = node not in graph.nodes
