@@ -321,7 +321,9 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
         extra: dict[str, Any] = {}
         try:
             # The digest computed when this task's DAG was built, at this task's start.
+            fingerprinting = time.perf_counter()
             fingerprint = runtime_fingerprint(runtime, self.mlpipe_step["digest"])
+            fingerprinted = time.perf_counter() - fingerprinting
             verify_reused_upstream(self, context, runtime)
             caching = StepCaching.for_run(runtime, fingerprint)
             entry = caching.lookup() if caching is not None else None
@@ -347,7 +349,11 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
         step_work = (ran - ready) - runtime.loading_seconds
         # Where the task's time went: the step's own work, and the provider's (parameters, loading
         # inputs from the store, writing outputs, the record).
-        record["timings"] = {"total_s": round(total, 6), "provider_s": round(total - step_work, 6)}
+        record["timings"] = {
+            "total_s": round(total, 6),
+            "provider_s": round(total - step_work, 6),
+            "fingerprint_s": round(fingerprinted, 6),
+        }
         self.log.info(
             "Step %s (%s) %s in %.3f s (provider %.3f s); fingerprint %s; outputs: %s",
             self.step.name,
