@@ -7,6 +7,9 @@ Two carriers, both serialized with the DAG and never truncated by size:
   fixed, small size (Airflow truncates template fields longer than ``[core]
   max_templated_field_length``, 4096 characters by default, so nothing that grows with the pipeline
   may travel this way);
+- each step task's ``mlpipe_sources`` attribute: its code files' short digests and its literal local
+  inputs' content digests as the DAG processor saw them (``fingerprint.sources_manifest``), kept under
+  the template field limit by dropping the per-file details when they would not fit;
 - the DAG's edge labels, which the graph view shows: ``train, validation`` on an edge that passes
   data (the outputs read; a ``JsonGet`` reads the output that holds its property file; output names
   hold no spaces or commas), ``if branch`` / ``else branch`` on the edges from a

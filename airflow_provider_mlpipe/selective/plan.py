@@ -11,8 +11,13 @@ The rules (SageMaker's, plus what its users asked for):
 - every step on a path between two selected steps is selected too (``include_between`` adds them);
 - the reference run is a finished run (success or failed) of the same pipeline;
 - each unselected step upstream of a selected one is reused: it succeeded in the reference run (or
-  was skipped there by a branch its condition really took) and its definition is unchanged since
-  (same digest), and the parameter values it read are the same;
+  was skipped there by a branch its condition really took) and its fingerprint is unchanged since
+  (see :mod:`airflow_provider_mlpipe.fingerprint`): the same digest (definition and code, imported
+  modules included), the same content of its literal local inputs as the serialized DAG reports them
+  (``StepInfo.sources``), and the same values of the parameters it read. A refusal names the code file
+  or input that changed. What the serialized DAG cannot tell (a change since the DAG processor's last
+  parse, S3 inputs, inputs given by parameters) the selected steps check when they start
+  (:mod:`airflow_provider_mlpipe.selective.verify`);
 - only an outcome that was computed is reused: a step that did not run in the reference run because
   that run was a selective run that did not select it has nothing to reuse. A step the reference run
   itself reused is followed to the run where it ran (``origin_run_id``);
