@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/bench_step_overhead.py
 	$(BIN)/python bench/bench_selective.py
 	$(BIN)/python bench/bench_data_passing.py
+	$(BIN)/python bench/bench_cache.py
 
 clean:
 	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache

@@ -140,3 +140,25 @@ def note_failed_steps(run: DagRun, *, session: Session) -> list[str]:
     if noted:
         session.flush()
     return noted
+
+
+def note_cache_hits(run: DagRun, *, session: Session) -> list[str]:
+    """Note on each step of ``run`` that took its outputs from the step cache where they come from.
+
+    A task cannot write its own note, so this runs where notes are written: the scheduler's listener
+    when the run ends, and the local runner. A note already there is kept. Returns the steps noted.
+    """
+    from airflow.utils.state import TaskInstanceState
+
+    records = read_step_records(run.dag_id, run.run_id, session=session)
+    noted = []
+    for ti in run.get_task_instances(state=[TaskInstanceState.SUCCESS], session=session):
+        record = records.get(ti.task_id)
+        cache = record.get("cache") if isinstance(record, Mapping) else None
+        note = cache.get("note") if isinstance(cache, Mapping) and cache.get("hit") else None
+        if isinstance(note, str) and not ti.note:
+            ti.note = fit_note(note)
+            noted.append(ti.task_id)
+    if noted:
+        session.flush()
+    return noted

@@ -126,3 +126,7 @@ class PipelinePausedError(MlpipeError):
 
 class InputNotAllowedError(StepExecutionError):
     """A step input given through a parameter names a path outside ``[mlpipe] input_roots``."""
+
+
+class LineageNotFoundError(MlpipeError):
+    """A lineage query names a model version or an artifact the lineage index does not know."""

@@ -170,7 +170,7 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
     from airflow.utils.state import DagRunState, State
     from sqlalchemy import select
 
-    from airflow_provider_mlpipe.dagruns import note_failed_steps, state_text
+    from airflow_provider_mlpipe.dagruns import note_cache_hits, note_failed_steps, state_text
     from airflow_provider_mlpipe.local_logs import task_log
     from airflow_provider_mlpipe.local_runs import forget_driver, interrupted
 
@@ -224,6 +224,7 @@ def drive_run(dag: DAG, run_id: str, *, on_task_done: TaskCallback | None = None
         finished = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
         if finished is not None:
             note_failed_steps(finished, session=session)
+            note_cache_hits(finished, session=session)
     forget_driver(dag.dag_id, run_id)
 
 

@@ -268,6 +268,16 @@ class LocalArtifactStore(ArtifactStore):
             raise ArtifactError(f"cannot read document {key!r} in {self.url}: {error}") from error
         return data, _tag(data)
 
+    def delete_document(self, key: str) -> bool:
+        path = self._path(check_document_key(key))
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as error:
+            raise ArtifactError(f"cannot delete document {key!r} in {self.url}: {error}") from error
+        return True
+
     def list_documents(self, prefix: str = "") -> list[str]:
         check_document_prefix(prefix)
         folder_key = prefix.rpartition("/")[0]

@@ -329,6 +329,24 @@ class S3ArtifactStore(ArtifactStore):
         finally:
             body.close()
 
+    def delete_document(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full_key = self._key(check_document_key(key))
+        try:
+            self.s3().head_object(Bucket=self.bucket, Key=full_key)
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND:
+                return False
+            raise ArtifactError(f"cannot delete {self._where(full_key)}: {error}") from error
+        except BotoCoreError as error:
+            raise ArtifactError(f"cannot delete {self._where(full_key)}: {error}") from error
+        try:
+            self.s3().delete_object(Bucket=self.bucket, Key=full_key)
+        except (ClientError, BotoCoreError) as error:
+            raise ArtifactError(f"cannot delete {self._where(full_key)}: {error}") from error
+        return True
+
     def list_documents(self, prefix: str = "") -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -291,6 +291,13 @@ class ArtifactStore(ABC):
         return self.read_document_tagged(key)[0]
 
     @abstractmethod
+    def delete_document(self, key: str) -> bool:
+        """Remove the document ``key``; return whether it was there. Blobs are never deleted.
+
+        :param key: a safe key.
+        """
+
+    @abstractmethod
     def list_documents(self, prefix: str = "") -> list[str]:
         """The keys of the documents starting with ``prefix``, sorted; blobs are not listed.
 

@@ -118,7 +118,11 @@ def command_run(args: argparse.Namespace) -> int:
 
     session = LocalSession(on_task_done=progress, verbose=args.verbose)
     execution_id = session.start(
-        pipeline, parameters=parameters, selective_execution_config=config, note=args.note
+        pipeline,
+        parameters=parameters,
+        selective_execution_config=config,
+        note=args.note,
+        no_cache=args.no_cache,
     )
     return 0 if _report(session, pipeline.name, execution_id) == "success" else 1
 
@@ -153,6 +157,7 @@ def command_start(args: argparse.Namespace) -> int:
         selective_execution_config=config,
         note=args.note,
         run_id=args.run_id,
+        no_cache=args.no_cache,
     )
     print(f"Started execution {execution_id} of {args.pipeline!r}")
     if not args.wait and session.is_paused(args.pipeline):
@@ -260,6 +265,11 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         "--include-between", action="store_true", help="also run the steps between the selected ones"
     )
     parser.add_argument("--note", help="a note for the run, shown in the Airflow UI")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="ignore the step cache: every step with caching on runs (and refreshes its entry)",
+    )
     parser.add_argument("--dags-folder", help="where the pipeline specs are (default: Airflow's dags folder)")
 
 

@@ -1,5 +1,5 @@
 """The ``mlpipe`` command: validate specs, list pipelines, run or start them (all steps or chosen
-ones), follow executions, manage the model registry.
+ones), follow executions, manage the model registry and the step cache, query lineage.
 
 Heavy imports (Airflow) happen inside the commands that need them, so ``mlpipe validate`` is quick.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from airflow_provider_mlpipe.cli.executions import add_commands as add_execution_commands
 from airflow_provider_mlpipe.cli.executions import dags_folder, quiet_airflow_logs
 from airflow_provider_mlpipe.cli.output import format_table
+from airflow_provider_mlpipe.cli.store_commands import add_commands as add_store_commands
 from airflow_provider_mlpipe.exceptions import MlpipeError
 
 
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--description")
             status = "Approved" if name == "approve" else "Rejected"
             sub.set_defaults(handler=lambda args, status=status: _set_status(args, status))
+    add_store_commands(commands)
     return parser
 
 

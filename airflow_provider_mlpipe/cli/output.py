@@ -61,7 +61,9 @@ def steps_table(steps: Sequence[StepExecution]) -> str:
             else "-"
         )
         detail = summarise_outputs(step.outputs, step.metadata)
-        if step.attempts == 0 and step.note:
+        if step.cache_hit:
+            detail = f"cache hit: outputs of run {step.source_run_id}" + (f"; {detail}" if detail else "")
+        elif step.attempts == 0 and step.note:
             detail = f"{step.note}" + (f"; {detail}" if detail else "")
         if step.failure_reason and step.status in ("failed", "up_for_retry"):
             detail = summary(step.failure_reason)
@@ -95,6 +97,8 @@ def execution_lines(description: ExecutionDescription) -> list[str]:
             f"selective   {', '.join(block.get('selected_steps', []))} "
             f"(reused from {block.get('source_run_id')}: {', '.join(block.get('reused_steps', [])) or 'none'})"
         )
+    if description.no_cache:
+        lines.append("cache       ignored (no_cache): every step ran")
     if description.note:
         lines.append(f"note        {description.note}")
     if description.failure_reason:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import failure_reason_of, state_text
 from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, PipelinePausedError, StepOutputError
 from airflow_provider_mlpipe.selective.plan import CONF_KEY
@@ -36,6 +37,7 @@ class ExecutionDescription:
     :param failure_reason: why a failed execution failed (SageMaker's ``FailureReason``): which steps
         failed and why, or why it ended without a failed step (a refused selection, a stop). Set by
         ``describe()``; listings leave it None (it takes each run's steps).
+    :param no_cache: the run was started with the step cache ignored (every cached step ran).
     """
 
     pipeline_name: str
@@ -47,6 +49,7 @@ class ExecutionDescription:
     selective_execution: dict[str, Any] | None = None
     note: str | None = None
     failure_reason: str | None = None
+    no_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ class StepExecution:
     :param attempts: Airflow's try number: 0 for a step that never started (reused or not run).
     :param metadata: what the step reported, e.g. a condition's ``outcome`` or a model version.
     :param outputs: the output references (URI, digest, type, size), never the data.
-    :param source_run_id: for a reused step, the run its outputs come from.
+    :param source_run_id: for a reused step or a cache hit, the run its outputs come from.
+    :param cache_hit: the step took its outputs from the step cache instead of running.
+    :param fingerprint: the step's fingerprint in this run (code, parameters read, input contents).
     :param failure_reason: why the step's last try failed (SageMaker's ``FailureReason``): the script's
         last output lines, the exception, or the Fail step's message.
     """
@@ -71,6 +76,8 @@ class StepExecution:
     source_run_id: str | None = None
     note: str | None = None
     failure_reason: str | None = None
+    cache_hit: bool = False
+    fingerprint: str | None = None
 
 
 def describe_run(
@@ -90,6 +97,7 @@ def describe_run(
     """
     conf = dict(conf or {})
     block = conf.pop(CONF_KEY, None)
+    no_cache = bool(conf.pop(NO_CACHE_CONF_KEY, False))
     return ExecutionDescription(
         pipeline_name=pipeline_name,
         execution_id=run_id,
@@ -100,6 +108,7 @@ def describe_run(
         selective_execution=dict(block) if isinstance(block, Mapping) else None,
         note=note,
         failure_reason=None if steps is None else execution_failure_reason(state_text(state), note, steps),
+        no_cache=no_cache,
     )
 
 
@@ -134,6 +143,7 @@ def describe_step(
 ) -> StepExecution:
     """A :class:`StepExecution` from a task instance's fields, its step record and its failure (XComs)."""
     record = record if isinstance(record, Mapping) else {}
+    cache = record.get("cache")
     return StepExecution(
         step_name=task_id,
         status=state_text(state),
@@ -145,6 +155,8 @@ def describe_step(
         source_run_id=record.get("source_run_id"),
         note=note,
         failure_reason=failure_reason_of(failure),
+        cache_hit=bool(isinstance(cache, Mapping) and cache.get("hit")),
+        fingerprint=record.get("fingerprint"),
     )
 
 
@@ -159,8 +171,11 @@ class ExecutionsSession(Protocol):
         selective_execution_config: SelectiveExecutionConfig | None = None,
         note: str | None = None,
         run_id: str | None = None,
+        no_cache: bool = False,
     ) -> str:
-        """Start an execution of ``pipeline``; return its execution (run) id (``run_id`` if given)."""
+        """Start an execution of ``pipeline``; return its execution (run) id (``run_id`` if given).
+
+        With ``no_cache``, every step with caching on runs (and refreshes its cache entry)."""
         ...
 
     def list_executions(

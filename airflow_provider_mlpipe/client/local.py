@@ -93,11 +93,14 @@ class LocalSession:
         selective_execution_config: SelectiveExecutionConfig | None = None,
         note: str | None = None,
         run_id: str | None = None,
+        no_cache: bool = False,
     ) -> str:
+        from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
         from airflow_provider_mlpipe.factory import build_dag
         from airflow_provider_mlpipe.local_runner import create_run, drive_run
 
         given = dict(parameters or {})
+        flags = {NO_CACHE_CONF_KEY: True} if no_cache else {}
         dag = build_dag(pipeline)
         # A worker has the dags folder on sys.path: a spec's "module:function" beside it imports.
         add_to_import_path(pipeline.base_dir)
@@ -105,7 +108,7 @@ class LocalSession:
             self._ensure_database()
             if selective_execution_config is None:
                 pipeline.resolve_parameters(given)  # refuse bad values before creating anything
-                run_id = create_run(dag, conf=given, note=note, run_id=run_id)
+                run_id = create_run(dag, conf={**given, **flags}, note=note, run_id=run_id)
             else:
                 plan = self._plan(dag, selective_execution_config, given)
 
@@ -116,7 +119,7 @@ class LocalSession:
 
                 run_id = create_run(
                     dag,
-                    conf=plan.conf(),
+                    conf={**plan.conf(), **flags},
                     note=note or plan.note(),
                     prepare=record_reused_steps,
                     run_id=run_id,

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.client.executions import (
     ExecutionDescription,
     StepExecution,
@@ -120,6 +121,7 @@ class AirflowSession:
         selective_execution_config: SelectiveExecutionConfig | None = None,
         note: str | None = None,
         run_id: str | None = None,
+        no_cache: bool = False,
     ) -> str:
         """Start an execution; return its run id.
 
@@ -131,8 +133,12 @@ class AirflowSession:
             pipeline.resolve_parameters(parameters or {})  # refuse bad values before creating anything
         run_id = run_id or new_run_id()
         if selective_execution_config is not None:
-            return self._start_selective(name, selective_execution_config, parameters or {}, note, run_id)
+            return self._start_selective(
+                name, selective_execution_config, parameters or {}, note, run_id, no_cache=no_cache
+            )
         conf = dict(parameters or {})
+        if no_cache:
+            conf[NO_CACHE_CONF_KEY] = True
         what = f"start pipeline {name!r} as run {run_id}"
 
         def attempt(_number: int) -> str:
@@ -175,10 +181,18 @@ class AirflowSession:
         parameters: Mapping[str, Any],
         note: str | None,
         run_id: str,
+        *,
+        no_cache: bool = False,
     ) -> str:
         # The endpoint treats a second request with the same run id and the same selection as the
         # first one, and answers with the run it created: safe to send again.
-        body = {**config.to_conf(), "parameters": dict(parameters), "note": note, "run_id": run_id}
+        body = {
+            **config.to_conf(),
+            "parameters": dict(parameters),
+            "note": note,
+            "run_id": run_id,
+            "no_cache": no_cache,
+        }
         what = f"start a selective run {run_id} of pipeline {name!r}"
 
         def attempt(_number: int) -> str:

@@ -5,6 +5,7 @@ Pure Python, no Airflow import, so specs load and validate fast.
 
 from __future__ import annotations
 
+from airflow_provider_mlpipe.model.cache import CacheConfig
 from airflow_provider_mlpipe.model.conditions import (
     Condition,
     ConditionAnd,
@@ -82,6 +83,7 @@ __all__ = [
     "TransformStep",
     "TuningStep",
     "step",
+    "CacheConfig",
     "Condition",
     "ConditionAnd",
     "ConditionEquals",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
+from airflow_provider_mlpipe.model.cache import CACHEABLE_KINDS, CacheConfig
 from airflow_provider_mlpipe.model.expressions import JsonGet, StepOutput
 from airflow_provider_mlpipe.model.parameters import Parameter, resolve_parameters
 from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
@@ -110,6 +111,8 @@ class Pipeline:
     :param parallelism_config: how many steps of one execution run at once.
     :param max_concurrent_executions: how many executions of the pipeline run at once (more wait,
         queued); default 16.
+    :param cache_config: step caching for every step that can be cached (function, processing,
+        training) and has no ``cache_config`` of its own; default off.
     :param locations: line numbers of steps and fields in the source file, for error messages.
     """
 
@@ -129,6 +132,7 @@ class Pipeline:
         schedule: str | None = None,
         parallelism_config: ParallelismConfiguration | None = None,
         max_concurrent_executions: int | None = None,
+        cache_config: CacheConfig | None = None,
     ) -> None:
         self.source_file = source_file
         self.locations = dict(locations or {})
@@ -150,6 +154,11 @@ class Pipeline:
             raise self._error(error) from None
         self.parallelism_config = parallelism_config
         self.max_concurrent_executions = max_concurrent_executions
+        if cache_config is not None and not isinstance(cache_config, CacheConfig):
+            raise self._error(
+                SpecError(f"cache_config must be a CacheConfig, got {cache_config!r}", field="cache")
+            )
+        self.cache_config = cache_config
         self.parameters: dict[str, Parameter] = {}
         for parameter in parameters or []:
             if parameter.name in self.parameters:
@@ -247,6 +256,14 @@ class Pipeline:
                     for name in names:
                         owners[name] = (step.name, branch)
         return owners
+
+    def cache_config_of(self, step: Step) -> CacheConfig | None:
+        """The caching that applies to ``step``: its own, else the pipeline's (for kinds that can be
+        cached); None when caching is off for it."""
+        config = step.cache_config
+        if config is None and step.kind in CACHEABLE_KINDS:
+            config = self.cache_config
+        return config if config is not None and config.enable_caching else None
 
     # -- checks ----------------------------------------------------------------------------
     def validate(self, *, check_files: bool = True) -> Pipeline:
@@ -365,6 +382,17 @@ class Pipeline:
                     raise self._error(
                         SpecError(f"script file not found: {path}", step=step.name, field="code")
                     )
+            from airflow_provider_mlpipe.fingerprint.code import declared_paths
+
+            for index, pattern in enumerate(step.declared_code_files):
+                if not declared_paths(pattern, step.base_dir):
+                    raise self._error(
+                        SpecError(
+                            f"code_files: {pattern!r} names no file",
+                            step=step.name,
+                            field=f"code_files[{index}]",
+                        )
+                    )
 
     def _validate_reference(self, step: Step, field_name: str, reference: Any) -> None:
         if isinstance(reference, Parameter):
@@ -455,6 +483,7 @@ class Pipeline:
         session: ExecutionsSession | None = None,
         note: str | None = None,
         run_id: str | None = None,
+        no_cache: bool = False,
     ) -> PipelineExecution:
         """Start an execution, as SageMaker's ``Pipeline.start``.
 
@@ -465,6 +494,8 @@ class Pipeline:
         :param note: a note shown on the run in the Airflow UI.
         :param run_id: the execution's Airflow run id (default: a new unique one). On a running Airflow,
             a start that is sent again with the same id and request gives the same execution.
+        :param no_cache: ignore the step cache: every step with caching on runs, and its new outputs
+            replace the cache entry.
         """
         from airflow_provider_mlpipe.client import default_session
         from airflow_provider_mlpipe.client.executions import PipelineExecution
@@ -476,6 +507,7 @@ class Pipeline:
             selective_execution_config=selective_execution_config,
             note=note,
             run_id=run_id,
+            no_cache=no_cache,
         )
         return PipelineExecution(session, self.name, execution_id, artifact_store=self.artifact_store)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow_provider_mlpipe.exceptions import SpecError
+from airflow_provider_mlpipe.model.cache import CacheConfig, check_cache_config
 from airflow_provider_mlpipe.model.conditions import Condition
 from airflow_provider_mlpipe.model.expressions import (
     Expression,
@@ -229,6 +229,27 @@ def check_timeout(timeout: Any, *, step: str) -> float | None:
     return timeout
 
 
+# Step kinds that run code: only they may declare ``code_files``.
+CODE_KINDS = frozenset({"function", "processing", "training"})
+
+
+def check_code_files(patterns: Sequence[str] | None, *, step: str, kind: str) -> list[str]:
+    """``code_files`` as a list of paths or glob patterns, on a step kind that runs code."""
+    if patterns is None:
+        return []
+    if isinstance(patterns, str) or not all(isinstance(item, str) and item.strip() for item in patterns):
+        raise SpecError(
+            f"code_files must be a list of file, folder or glob paths, got {patterns!r}",
+            step=step,
+            field="code_files",
+        )
+    if patterns and kind not in CODE_KINDS:
+        raise SpecError(
+            f"a {kind} step runs no code: code_files does not apply", step=step, field="code_files"
+        )
+    return list(patterns)
+
+
 def _step_name(item: Any) -> str:
     """A step given as a step object or by name."""
     return item.name if isinstance(item, Step) else item
@@ -246,6 +267,10 @@ class Step:
     :param for_each: run the step once per item of this list (a list parameter, a list output or a
         literal list): a fan-out (see :mod:`airflow_provider_mlpipe.model.fanout`).
     :param max_concurrency: with ``for_each``, how many items run at once.
+    :param code_files: more files whose content is part of the step's code (files, folders or glob
+        patterns, relative to the pipeline's folder): what the step reads that an ``import`` does not
+        show (a module loaded by name, a config file, a SQL template).
+    :param cache_config: step caching (:class:`CacheConfig`); default: the pipeline's, else off.
     """
 
     kind: ClassVar[str] = ""
@@ -263,6 +288,8 @@ class Step:
         timeout: float | None = None,
         for_each: Any = None,
         max_concurrency: int | None = None,
+        code_files: Sequence[str] | None = None,
+        cache_config: CacheConfig | None = None,
     ) -> None:
         if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
             raise SpecError(
@@ -283,6 +310,8 @@ class Step:
             from airflow_provider_mlpipe.model.fanout import check_fan_out
 
             check_fan_out(self)
+        self.declared_code_files = check_code_files(code_files, step=name, kind=self.kind)
+        self.cache_config = check_cache_config(cache_config, step=name, kind=self.kind)
         self.base_dir: Path | None = None
         # In iteration i > 1 of a loop: the exit test of iteration i - 1, which must have said "go on".
         self.loop_gate: str | None = None
@@ -366,18 +395,20 @@ class Step:
             **({"timeout": self.timeout} if self.timeout is not None else {}),
             **({"for_each": to_canonical(self.for_each)} if self.for_each is not None else {}),
             **({"max_concurrency": self.max_concurrency} if self.max_concurrency is not None else {}),
+            # Only when set, so that steps written before code_files existed keep their digest.
+            **({"code_files": sorted(self.declared_code_files)} if self.declared_code_files else {}),
         }
 
     def _definition_fields(self) -> dict[str, Any]:
         return {}
 
     def digest(self) -> str:
-        """sha256 of the definition and of the content of every code file."""
-        hasher = hashlib.sha256(json.dumps(self.definition(), sort_keys=True, default=str).encode())
-        for path in self.code_files():
-            hasher.update(str(path.name).encode())
-            hasher.update(path.read_bytes() if path.is_file() else b"<missing>")
-        return "sha256:" + hasher.hexdigest()
+        """sha256 of the definition and of the content of every code file: the script or function
+        file, the project-local modules it imports and the declared ``code_files`` (see
+        :func:`airflow_provider_mlpipe.fingerprint.step_digest`)."""
+        from airflow_provider_mlpipe.fingerprint import step_digest
+
+        return step_digest(self)
 
     def resolve_path(self, path: str) -> Path:
         """A path relative to the pipeline's folder, as an absolute path."""

@@ -18,12 +18,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
+from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import ExpressionError, ParameterValidationError, StepExecutionError
+from airflow_provider_mlpipe.lineage.openlineage import OpenLineageFacets
 from airflow_provider_mlpipe.model.expressions import StepOutput, evaluate_value
 from airflow_provider_mlpipe.model.parameters import Parameter
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 from airflow_provider_mlpipe.model.steps import Step
 from airflow_provider_mlpipe.operators.failures import records_failures
+from airflow_provider_mlpipe.operators.staging import stage_location
 from airflow_provider_mlpipe.selective.manifest import step_manifest
 from airflow_provider_mlpipe.selective.plan import CONF_KEY as SELECTIVE_CONF_KEY
 from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
@@ -33,13 +37,12 @@ from airflow_provider_mlpipe.settings import artifact_store_for, aws_conn_id_for
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
     from airflow_provider_mlpipe.artifacts.store import ArtifactStore
 
 # The item of a task that is not one run of a fan-out step.
 NO_ITEM: Any = None
 # Keys of dag_run.conf that are not pipeline parameters.
-RESERVED_CONF_KEYS = frozenset({SELECTIVE_CONF_KEY})
+RESERVED_CONF_KEYS = frozenset({SELECTIVE_CONF_KEY, NO_CACHE_CONF_KEY})
 RECORD_VERSION = 1
 
 
@@ -89,6 +92,7 @@ class StepRuntime:
         self.store: ArtifactStore = artifact_store_for(self.pipeline)
         self._records: dict[str, dict] = {}
         self._property_files: dict[tuple[str, str], Any] = {}
+        self._locations: dict[str, str] = {}
         self.parameters = self._resolve_parameters()
         # Values of parameters declared secret: masked in the task log, cut from failure reasons.
         self.secret_values = self._mask_secret_parameters()
@@ -145,8 +149,6 @@ class StepRuntime:
 
     def output_ref(self, step_name: str, output_name: str) -> ArtifactRef:
         """The artifact reference of an upstream output."""
-        from airflow_provider_mlpipe.artifacts.reference import ArtifactRef
-
         outputs = self.record(step_name)["outputs"]
         if output_name not in outputs:
             raise StepExecutionError(
@@ -222,6 +224,20 @@ class StepRuntime:
             materialize(self.store, self.output_ref(source.step_name, source.output_name), destination)
             self.loading_seconds += time.perf_counter() - started
             return destination
+        location = self.input_location(source, input_name=input_name)
+        stage_location(
+            location, destination, base_dir=self.step.base_dir, aws_conn_id=aws_conn_id_for(self.pipeline)
+        )
+        return destination
+
+    def input_location(self, source: Any, *, input_name: str) -> str:
+        """Where a literal input (not a step output) is: its path or URL, evaluated once.
+
+        An input that is not a literal in the spec (a parameter, an expression) must lie under the
+        input roots (:mod:`airflow_provider_mlpipe.operators.input_roots`).
+        """
+        if input_name in self._locations:
+            return self._locations[input_name]
         location = self.evaluate(source)
         if not isinstance(location, str):
             raise StepExecutionError(f"an input must be a step output or a path/URL, got {location!r}")
@@ -231,44 +247,14 @@ class StepRuntime:
             location = checked_location(
                 location, step=self.step.name, input_name=input_name, base_dir=self.step.base_dir
             )
-        stage_location(
-            location, destination, base_dir=self.step.base_dir, aws_conn_id=aws_conn_id_for(self.pipeline)
-        )
-        return destination
+        self._locations[input_name] = location
+        return location
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def stage_location(
-    location: str, destination: Path, *, base_dir: Path | None, aws_conn_id: str | None = None
-) -> None:
-    """Copy a local file/folder or an S3 object/prefix into ``destination`` (a directory).
-
-    :param aws_conn_id: the Airflow connection for ``s3://`` (the same as the artifact store's).
-    """
-    if location.startswith("s3://"):
-        _stage_s3(location, destination, aws_conn_id)
-        return
-    path = Path(location.removeprefix("file://")).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    if path.is_dir():
-        shutil.copytree(path, destination, dirs_exist_ok=True)
-    elif path.is_file():
-        shutil.copy2(path, destination / path.name)
-    else:
-        raise StepExecutionError(f"input {location!r} not found (looked at {path})")
-
-
-def _stage_s3(url: str, destination: Path, aws_conn_id: str | None) -> None:
-    from airflow_provider_mlpipe.artifacts.aws import download_prefix
-
-    if not download_prefix(url, destination, aws_conn_id=aws_conn_id):
-        raise StepExecutionError(f"input {url!r}: no object found under that prefix")
-
-
-class MlpipeStepOperator(BaseOperator):
+class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
     """Runs one pipeline step. Subclasses implement :meth:`run_step` for one step kind.
 
     :param pipeline: the pipeline the step belongs to.
@@ -281,7 +267,9 @@ class MlpipeStepOperator(BaseOperator):
     # serializes it with the DAG: the api-server and the scheduler plan selective runs from the
     # serialized DAG without importing any DAG file (see ``selective.manifest``). It holds no Jinja,
     # so rendering leaves it unchanged.
-    template_fields: Sequence[str] = ("mlpipe_step",)
+    # ``mlpipe_sources`` (the code files' short digests and the literal local inputs' content digests,
+    # see ``fingerprint.sources_manifest``) travels the same way, for the planner to say what changed.
+    template_fields: Sequence[str] = ("mlpipe_step", "mlpipe_sources")
 
     def __init__(self, *, pipeline: Pipeline, step: Step, mlpipe_item: Any = NO_ITEM, **kwargs: Any) -> None:
         policy = step.retry_policy
@@ -307,7 +295,11 @@ class MlpipeStepOperator(BaseOperator):
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.step = step
-        self.mlpipe_step = step_manifest(step.kind, step.digest())
+        from airflow_provider_mlpipe.fingerprint import sources_manifest, step_digest_and_code
+
+        digest, code_files = step_digest_and_code(step)
+        self.mlpipe_step = step_manifest(step.kind, digest)
+        self.mlpipe_sources = sources_manifest(step, code_files)
         # One item of a fan-out step (set by Airflow's dynamic task mapping), else NO_ITEM.
         self.mlpipe_item = mlpipe_item
 
@@ -337,38 +329,76 @@ class MlpipeStepOperator(BaseOperator):
         """Called with the step's record after a real run (not after a reused step is re-applied)."""
 
     def run_and_record(self, context: Context) -> dict:
-        """Run the step and return its record (outputs written to the store)."""
+        """Run the step (or take its outputs from the cache) and return its record.
+
+        The record holds the step's fingerprint and its parts (code files, parameters, inputs with
+        their digests), and the step's lineage is written to the store: see
+        :mod:`airflow_provider_mlpipe.fingerprint` and :mod:`airflow_provider_mlpipe.lineage`.
+        """
+        from airflow_provider_mlpipe.lineage.index import record_lineage
+        from airflow_provider_mlpipe.operators.caching import StepCaching
+        from airflow_provider_mlpipe.operators.fingerprinting import runtime_fingerprint
+        from airflow_provider_mlpipe.selective.verify import verify_reused_upstream
+
         started = time.perf_counter()
         runtime = StepRuntime(self, context)
+        extra: dict[str, Any] = {}
         try:
             if self.step.loop_gate is not None:
                 from airflow_provider_mlpipe.operators.loop import check_loop_gate
 
                 check_loop_gate(runtime, self.step.loop_gate)
+            # The digest computed when this task's DAG was built, at this task's start.
+            fingerprinting = time.perf_counter()
+            fingerprint = runtime_fingerprint(runtime, self.mlpipe_step["digest"])
+            fingerprinted = time.perf_counter() - fingerprinting
+            verify_reused_upstream(self, context, runtime)
+            # A fan-out step is not cached as a whole: its items run as their own (mapped) tasks.
+            caching = None if self.step.is_fan_out else StepCaching.for_run(runtime, fingerprint)
+            entry = caching.lookup() if caching is not None else None
             ready = time.perf_counter()
-            values, metadata = self.run_item(runtime) if self.is_item_run else self.run_step(runtime)
-            ran = time.perf_counter()
-            outputs = self.save_outputs(runtime, values)
+            if caching is not None and entry is not None:
+                outputs = {name: ArtifactRef.from_dict(ref) for name, ref in entry.outputs.items()}
+                metadata: dict[str, Any] = dict(entry.metadata)
+                extra = caching.hit_fields(entry)
+                ran = ready
+            else:
+                values, metadata = self.run_item(runtime) if self.is_item_run else self.run_step(runtime)
+                ran = time.perf_counter()
+                outputs = self.save_outputs(runtime, values)
+                if caching is not None:
+                    extra = caching.store(outputs, metadata)
         finally:
             runtime.cleanup()
         used = {name: runtime.parameters.get(name) for name in parameters_read(self.step)}
-        # The digest computed when this task's DAG was built, at this task's start.
         record = step_record(self.step, outputs, metadata, used, digest=self.mlpipe_step["digest"])
+        record.update(fingerprint.to_record(), run_id=context.get("run_id"), **extra)
         if self.is_item_run:
             record["item"] = self.mlpipe_item
+        else:  # an item's run is part of its step's: the step's own task writes the lineage
+            record_lineage(
+                runtime.store, self.pipeline.name, str(context.get("run_id")), self.step.name, record
+            )
         total = time.perf_counter() - started
         step_work = (ran - ready) - runtime.loading_seconds
         # Where the task's time went: the step's own work, and the provider's (parameters, loading
         # inputs from the store, writing outputs, the record).
-        record["timings"] = {"total_s": round(total, 6), "provider_s": round(total - step_work, 6)}
+        record["timings"] = {
+            "total_s": round(total, 6),
+            "provider_s": round(total - step_work, 6),
+            "fingerprint_s": round(fingerprinted, 6),
+        }
         self.log.info(
-            "Step %s (%s) done in %.3f s (provider %.3f s); outputs: %s",
+            "Step %s (%s) %s in %.3f s (provider %.3f s); fingerprint %s; outputs: %s",
             self.step.name,
             self.step.kind,
+            "taken from the cache" if extra.get("cache", {}).get("hit") else "done",
             total,
             total - step_work,
+            fingerprint.value[:19],
             ", ".join(f"{name}={ref.digest[:19]}" for name, ref in outputs.items()) or "none",
         )
+        self.mlpipe_record = record  # for the OpenLineage facets on completion
         return record
 
     def run_step(self, runtime: StepRuntime) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -6,6 +6,11 @@
   never races them.
 - ``GET  /mlpipe/api/v1/pipelines/{dag_id}/runs/{run_id}/graph``: what the "Selective run" view shows
   of a run: steps, dependencies, each step's fate in that run, parameters with their JSON schema.
+- ``GET  /mlpipe/api/v1/pipelines/{dag_id}/runs/{run_id}/lineage``: what each step of a run read and
+  wrote (digests), its code, parameters and fingerprint, and where reused or cached outputs came from.
+- ``GET  /mlpipe/api/v1/pipelines/{dag_id}/models/{group}/{version}/lineage[?direction=]``: the lineage
+  graph of a model version the pipeline registered, from the lineage index in ``[mlpipe]
+  artifact_store``.
 - ``GET  /mlpipe/ui/{file}``: the view's built bundle (a React app the Airflow UI loads on a DAG run's
   "Selective run" tab; see :mod:`airflow_provider_mlpipe.plugins`).
 
@@ -46,6 +51,7 @@ class SelectiveRunRequest(BaseModel):
     )
     dry_run: bool = Field(False, description="Only plan: say what would run and what would be reused.")
     note: str | None = Field(None, description="A note for the new run (default: what was selected).")
+    no_cache: bool = Field(False, description="The selected steps ignore the step cache (and refresh it).")
     run_id: str | None = Field(
         None,
         description="The new run's id, chosen by the client. The same request sent again with the same "
@@ -111,6 +117,7 @@ def _create(
                 triggering_user_name=user.get_name(),
                 dry_run=body.dry_run,
                 run_id=body.run_id,
+                no_cache=body.no_cache,
             )
             if run is not None and body.note:
                 run.note = body.note
@@ -241,6 +248,60 @@ def run_graph(dag_id: str, run_id: str) -> dict[str, Any]:
         if run is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"pipeline {dag_id!r} has no run {run_id!r}")
         return read_run_graph(dag, run, session=session)
+
+
+@app.get(
+    "/api/v1/pipelines/{dag_id}/runs/{run_id}/lineage",
+    dependencies=[Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN))],
+)
+def run_lineage(dag_id: str, run_id: str) -> dict[str, Any]:
+    """What each step of run ``run_id`` read and wrote, from the run's step records."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason
+    from airflow_provider_mlpipe.plugins.run_lineage import run_lineage as read_run_lineage
+
+    with create_session() as session:
+        dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+        if dag is None or not_a_pipeline_reason(dag) is not None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pipeline named {dag_id!r}")
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"pipeline {dag_id!r} has no run {run_id!r}")
+        return read_run_lineage(dag, run, session=session)
+
+
+@app.get(
+    "/api/v1/pipelines/{dag_id}/models/{group}/{version}/lineage",
+    dependencies=[Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN))],
+)
+def model_lineage(dag_id: str, group: str, version: int, direction: str = "upstream") -> dict[str, Any]:
+    """The lineage graph of model version ``group:version``; 404 if the index does not know it."""
+    from airflow_provider_mlpipe.exceptions import LineageNotFoundError, RegistryError
+    from airflow_provider_mlpipe.lineage.graph import LineageQuery
+    from airflow_provider_mlpipe.settings import artifact_store_at
+
+    if direction not in ("upstream", "downstream"):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "direction must be upstream or downstream")
+    from airflow_provider_mlpipe.artifacts.registry import ModelRegistry
+
+    store = artifact_store_at(None)
+    try:
+        # Permissions are the pipeline's: only a version that this pipeline registered is shown.
+        registered = ModelRegistry(store).get(group, version)
+        if (registered.metadata or {}).get("pipeline") != dag_id:
+            raise LineageNotFoundError(
+                f"model {group} version {version} was not registered by pipeline {dag_id!r}"
+            )
+        graph = LineageQuery(store).model(group, version, direction)
+    except (LineageNotFoundError, RegistryError) as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except MlpipeError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    return graph.to_dict()
 
 
 BUNDLE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")

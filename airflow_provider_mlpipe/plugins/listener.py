@@ -25,13 +25,14 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
+from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
+
 log = logging.getLogger(__name__)
 
 
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
     """Refuse a pipeline run given unknown parameters; apply a selective block not applied yet."""
-    from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
     from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
 
     dag = getattr(dag_run, "dag", None)
@@ -59,10 +60,12 @@ def unknown_parameters_message(dag: Any, conf: Any) -> str | None:
     would otherwise be ignored, and the run would use the default)."""
     import difflib
 
+    from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
     from airflow_provider_mlpipe.selective.plan import CONF_KEY
 
     known = list(dag.params.keys())
-    unknown = sorted(key for key in (conf or {}) if key != CONF_KEY and key not in known)
+    reserved = (CONF_KEY, NO_CACHE_CONF_KEY)
+    unknown = sorted(key for key in (conf or {}) if key not in reserved and key not in known)
     if not unknown:
         return None
     hints = []
@@ -74,8 +77,16 @@ def unknown_parameters_message(dag: Any, conf: Any) -> str | None:
 
 @hookimpl
 def on_dag_run_failed(dag_run: Any, msg: str) -> None:
-    """Note on each failed step's task instance why it failed (see ``note_failed_steps``)."""
+    """Note on each failed step's task instance why it failed (see ``note_failed_steps``), and on
+    each cache hit where its outputs come from."""
     note_failed_steps(dag_run)
+    note_cache_hits(dag_run)
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    """Note on each cache hit where its outputs come from (a task cannot write its own note)."""
+    note_cache_hits(dag_run)
 
 
 def note_failed_steps(dag_run: Any) -> None:
@@ -93,6 +104,22 @@ def note_failed_steps(dag_run: Any) -> None:
             dagruns.note_failed_steps(dag_run, session=session)
     except Exception:
         log.exception("mlpipe: could not note why the steps of run %s failed", dag_run.run_id)
+
+
+def note_cache_hits(dag_run: Any) -> None:
+    """Note each cache hit's source on its task instance; never raises (see ``note_failed_steps``)."""
+    from sqlalchemy.orm import object_session
+
+    from airflow_provider_mlpipe import dagruns
+
+    if OUTCOME_TASK_ID not in getattr(getattr(dag_run, "dag", None), "task_dict", {}):
+        return  # not a pipeline
+    try:
+        session = object_session(dag_run)
+        if session is not None:
+            dagruns.note_cache_hits(dag_run, session=session)
+    except Exception:
+        log.exception("mlpipe: could not note the cache hits of run %s", dag_run.run_id)
 
 
 def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:

@@ -7,6 +7,9 @@ Two carriers, both serialized with the DAG and never truncated by size:
   fixed, small size (Airflow truncates template fields longer than ``[core]
   max_templated_field_length``, 4096 characters by default, so nothing that grows with the pipeline
   may travel this way);
+- each step task's ``mlpipe_sources`` attribute: its code files' short digests and its literal local
+  inputs' content digests as the DAG processor saw them (``fingerprint.sources_manifest``), kept under
+  the template field limit by dropping the per-file details when they would not fit;
 - the DAG's edge labels, which the graph view shows: ``train, validation`` on an edge that passes
   data (the outputs read; a ``JsonGet`` reads the output that holds its property file; output names
   hold no spaces or commas), ``if branch`` / ``else branch`` on the edges from a
@@ -28,6 +31,7 @@ from airflow_provider_mlpipe.selective.plan import StepInfo
 # letter or digit, so no step can take a task id that starts with "_".
 OUTCOME_TASK_ID = "_pipeline_outcome"
 MANIFEST_ATTRIBUTE = "mlpipe_step"
+SOURCES_ATTRIBUTE = "mlpipe_sources"
 BRANCHES = ("if", "else")
 _BRANCH_SUFFIX = " branch"
 _DATA_SEPARATOR = ", "
@@ -94,9 +98,16 @@ def step_infos_from_dag(dag: Any) -> dict[str, StepInfo]:
             if_steps=tuple(sorted(branches[task.task_id]["if"])),
             else_steps=tuple(sorted(branches[task.task_id]["else"])),
             data_upstream=frozenset(data_upstream[task.task_id]),
+            sources=_sources(task),
         )
         for task in step_tasks
     }
+
+
+def _sources(task: Any) -> Mapping[str, Any] | None:
+    """A step task's ``mlpipe_sources`` (None for a DAG built before it existed, or truncated)."""
+    sources = getattr(task, SOURCES_ATTRIBUTE, None)
+    return sources if isinstance(sources, Mapping) else None
 
 
 def _manifest(dag: Any, task: Any) -> Mapping[str, str]:

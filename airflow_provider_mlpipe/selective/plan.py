@@ -11,8 +11,13 @@ The rules (SageMaker's, plus what its users asked for):
 - every step on a path between two selected steps is selected too (``include_between`` adds them);
 - the reference run is a finished run (success or failed) of the same pipeline;
 - each unselected step upstream of a selected one is reused: it succeeded in the reference run (or
-  was skipped there by a branch its condition really took) and its definition is unchanged since
-  (same digest), and the parameter values it read are the same;
+  was skipped there by a branch its condition really took) and its fingerprint is unchanged since
+  (see :mod:`airflow_provider_mlpipe.fingerprint`): the same digest (definition and code, imported
+  modules included), the same content of its literal local inputs as the serialized DAG reports them
+  (``StepInfo.sources``), and the same values of the parameters it read. A refusal names the code file
+  or input that changed. What the serialized DAG cannot tell (a change since the DAG processor's last
+  parse, S3 inputs, inputs given by parameters) the selected steps check when they start
+  (:mod:`airflow_provider_mlpipe.selective.verify`);
 - only an outcome that was computed is reused: a step that did not run in the reference run because
   that run was a selective run that did not select it has nothing to reuse. A step the reference run
   itself reused is followed to the run where it ran (``origin_run_id``);
@@ -31,7 +36,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+from airflow_provider_mlpipe.fingerprint import source_changes
 
 # The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
 CONF_KEY = "selective_execution"
@@ -107,6 +114,8 @@ class StepInfo:
     :param else_steps: for a condition step, the steps of its else branch.
     :param data_upstream: the upstream steps whose outputs it reads (a step reading data from a step
         that did not run is skipped).
+    :param sources: its code files and literal local inputs as the DAG processor last saw them
+        (``fingerprint.sources_manifest``), to say what changed; None if the DAG does not say.
     """
 
     name: str
@@ -116,6 +125,7 @@ class StepInfo:
     if_steps: tuple[str, ...] = ()
     else_steps: tuple[str, ...] = ()
     data_upstream: frozenset[str] = frozenset()
+    sources: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -162,11 +172,13 @@ class SelectivePlan:
     not_run: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     include_between: bool = False
+    no_cache: bool = False
 
     def conf(self) -> dict[str, Any]:
         """The new run's conf: its parameters and the selective block (with the reused steps)."""
         return {
             **self.parameters,
+            **({NO_CACHE_CONF_KEY: True} if self.no_cache else {}),
             CONF_KEY: {
                 "selected_steps": list(self.selected),
                 "source_run_id": self.source_run_id,
@@ -411,8 +423,15 @@ def _reuse(
     record = previous.record if previous is not None else None
     if not isinstance(record, Mapping) or "outputs" not in record:
         return "that run holds no outputs of it"
+    changed = source_changes(record, info.sources)
     if record.get("digest") != info.digest:
+        named = [change for change in changed if change.startswith("code file")]
+        if named:
+            return f"its code changed since that run: {', '.join(named)}"
         return "its definition or code changed since that run"
+    if changed:
+        # Its outputs were computed from other data: they do not stand for what it would compute now.
+        return "; ".join(changed)
     # Its outputs were computed from that run's parameter values: they only stand for these if equal.
     changed = [
         f"{name} was {used!r}, now {effective.get(name)!r}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 from airflow_provider_mlpipe.selective.manifest import step_infos_from_dag
@@ -187,6 +188,7 @@ def create_selective_run(
     triggering_user_name: str | None = None,
     dry_run: bool = False,
     run_id: str | None = None,
+    no_cache: bool = False,
 ) -> tuple[DagRun | None, SelectivePlan]:
     """Plan and create a queued selective run of the latest version of ``dag_id``, in ``session``.
 
@@ -197,6 +199,7 @@ def create_selective_run(
     :param triggering_user_name: who asked for the run.
     :param dry_run: plan only (to show what would happen); nothing is written.
     :param run_id: the new run's id (default: Airflow's ``manual__<time>``).
+    :param no_cache: the selected steps ignore the step cache.
     """
     from airflow.models.dagbag import DBDagBag
 
@@ -206,6 +209,7 @@ def create_selective_run(
     if dag is None:
         raise SelectiveExecutionError(f"no pipeline (DAG) named {dag_id!r}")
     plan = plan_for_dag(dag, config, overrides, session=session)
+    plan.no_cache = no_cache
     if dry_run:
         return None, plan
     run = create_manual_run(
@@ -258,8 +262,9 @@ def apply_conf_block(run: DagRun, dag: Any, *, session: Session) -> SelectivePla
     """
     conf = dict(run.conf or {})
     config = SelectiveExecutionConfig.from_conf(conf.get(CONF_KEY))
-    overrides = {key: value for key, value in conf.items() if key != CONF_KEY}
+    overrides = {key: value for key, value in conf.items() if key not in (CONF_KEY, NO_CACHE_CONF_KEY)}
     plan = plan_for_dag(dag, config, overrides, session=session)
+    plan.no_cache = bool(conf.get(NO_CACHE_CONF_KEY))
     run.conf = plan.conf()
     run.note = plan.note()
     apply_plan(plan, run, session=session)

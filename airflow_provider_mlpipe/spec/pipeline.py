@@ -32,6 +32,7 @@ _TOP_KEYS = (
     "schedule",
     "parallelism",
     "max_concurrent_executions",
+    "cache",
 )
 _PARAMETER_KEYS = ("name", "type", "default", "enum", "description", "secret")
 
@@ -106,6 +107,7 @@ class SpecReader(StepReader):
         tags = self.optional_strings(top, "tags")
         parameters = self.read_parameters(top.get("parameters"), line_of_key(top, "parameters"))
         steps = self.read_steps(top["steps"], line_of_key(top, "steps"))
+        cache_config = self.cache(top)
         return Pipeline(
             name,
             parameters,
@@ -120,6 +122,7 @@ class SpecReader(StepReader):
             schedule=self.optional_text(top, "schedule"),
             parallelism_config=self.parallelism(top),
             max_concurrent_executions=top.get("max_concurrent_executions"),
+            cache_config=cache_config,
         )
 
     def parallelism(self, top: Any) -> ParallelismConfiguration | None:

@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
+from airflow_provider_mlpipe.model.cache import CacheConfig
 from airflow_provider_mlpipe.model.steps import (
     IO_NAME,
     STEP_KINDS,
@@ -31,6 +32,8 @@ _COMMON_STEP_KEYS = (
     "timeout",
     "for_each",
     "max_concurrency",
+    "code_files",
+    "cache",
 )
 _TRAINING_KEYS = ("code", "function", "hyperparameters", "inputs", "command", "env", "pass_env")
 _TUNING_KEYS = (
@@ -77,6 +80,7 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
 }
 _RETRY_KEYS = ("max_attempts", "interval_seconds", "backoff_rate", "max_interval_seconds")
 _PROPERTY_FILE_KEYS = ("name", "output", "path")
+_CACHE_KEYS = ("enabled", "expire_after")
 
 
 class StepReader(ExpressionReader):
@@ -145,6 +149,8 @@ class StepReader(ExpressionReader):
             "retry_policy": self.retry(spec),
             "display_name": self.optional_text(spec, "display_name"),
             "description": self.optional_text(spec, "description"),
+            "code_files": self.optional_strings(spec, "code_files"),
+            "cache_config": self.cache(spec),
         }
         if spec.get("timeout") is not None:
             options["timeout"] = self.number(spec["timeout"], "timeout", line_of_key(spec, "timeout"))
@@ -153,6 +159,32 @@ class StepReader(ExpressionReader):
         if spec.get("max_concurrency") is not None:
             options["max_concurrency"] = spec["max_concurrency"]
         return options
+
+    def cache(self, spec: Mapping[Any, Any]) -> CacheConfig | None:
+        """``cache: {enabled: true, expire_after: P30D}`` (or ``cache: true``), of a step or a pipeline."""
+        if spec.get("cache") is None:
+            return None
+        line = line_of_key(spec, "cache")
+        raw = spec["cache"]
+        if isinstance(raw, bool):
+            return CacheConfig(enable_caching=raw)
+        cache = self.mapping(raw, "cache", line)
+        self.check_keys(cache, _CACHE_KEYS, what="cache", prefix="cache.")
+        self.note_keys(cache, prefix="cache.")
+        enabled = cache.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise self.error(
+                f"expected true or false, got {describe(enabled)}",
+                "cache.enabled",
+                line_of_key(cache, "enabled"),
+            )
+        expire_after = cache.get("expire_after")
+        if expire_after is not None:
+            expire_after = self.text(expire_after, "cache.expire_after", line_of_key(cache, "expire_after"))
+        try:
+            return CacheConfig(enable_caching=enabled, expire_after=expire_after)
+        except SpecError as error:
+            raise self.relocate(error, line_of_key(cache, "expire_after")) from None
 
     def retry(self, spec: Mapping[Any, Any]) -> RetryPolicy | None:
         if spec.get("retry") is None:

@@ -582,4 +582,6 @@ def test_a_changed_upstream_definition_is_refused(
             break
         assert time.monotonic() < deadline, "the change was never parsed"
         time.sleep(1)
-    assert "Preprocess (its definition or code changed since that run)" in response["detail"]
+    assert (
+        "Preprocess (its code changed since that run: code file preprocess.py changed)" in response["detail"]
+    )

@@ -1,6 +1,13 @@
 // Calls to the plugin's endpoints, with the signed-in user's own credentials (the Airflow UI's
 // session cookie), and every failure turned into a sentence the view can show.
-import type { NotAPipeline, PipelineGraph, SelectivePlanResponse, SelectiveRunRequest } from "./types";
+import type {
+  LineageGraph,
+  NotAPipeline,
+  PipelineGraph,
+  RunLineage,
+  SelectivePlanResponse,
+  SelectiveRunRequest,
+} from "./types";
 
 /** A failed call, with a message for the user. */
 export class ApiError extends Error {}
@@ -85,3 +92,12 @@ export const postSelectiveRun = (
   dagId: string,
   request: SelectiveRunRequest,
 ): Promise<SelectivePlanResponse> => callApi("POST", `${pipelinePath(dagId)}/selectiveRuns`, request);
+
+export const fetchRunLineage = (dagId: string, runId: string): Promise<RunLineage> =>
+  callApi("GET", `${pipelinePath(dagId)}/runs/${encodeURIComponent(runId)}/lineage`);
+
+export const fetchModelLineage = (dagId: string, group: string, version: number): Promise<LineageGraph> =>
+  callApi(
+    "GET",
+    `${pipelinePath(dagId)}/models/${encodeURIComponent(group)}/${encodeURIComponent(String(version))}/lineage`,
+  );

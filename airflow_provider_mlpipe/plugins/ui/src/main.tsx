@@ -5,6 +5,7 @@
 // router (so links stay in the single-page app) and the signed-in session (the API cookie).
 import { Alert, Box, Code, Heading, Spinner, Stack, Text } from "@chakra-ui/react";
 
+import { LineageSection } from "./components/LineageSection";
 import { RunLink } from "./components/RunLink";
 import { SelectiveRunForm } from "./SelectiveRunForm";
 import { useRunGraph } from "./useRunGraph";
@@ -58,6 +59,7 @@ const Body = ({ dagId, runId }: { readonly dagId: string; readonly runId: string
             starting.
           </Text>
           <SelectiveRunForm dagId={dagId} graph={load.graph} key={`${dagId} ${runId}`} />
+          <LineageSection dagId={dagId} finished={load.graph.run.finished} runId={runId} />
         </>
       );
   }

@@ -82,3 +82,60 @@ export type SelectivePlanResponse = {
   state?: string;
   note?: string;
 };
+
+/** One input of a step in a run's lineage: an upstream artifact or a literal input (a data file). */
+export type LineageInput = {
+  name: string;
+  kind: "artifact" | "literal" | null;
+  digest: string | null;
+  type: string | null;
+  size: number | null;
+  location: string | null;
+  step: string | null;
+  output: string | null;
+};
+
+export type LineageOutput = { name: string; digest: string | null; type: string | null; size: number | null };
+
+/** What one step of a run read and wrote (see plugins/run_lineage.py). */
+export type StepLineage = {
+  name: string;
+  kind: string;
+  state: string | null;
+  fingerprint: string | null;
+  code_digest: string | null;
+  code_files: Record<string, string>;
+  parameters: Record<string, unknown>;
+  cache_hit: boolean;
+  source_run_id: string | null;
+  origin_run_id: string | null;
+  inputs: Array<LineageInput>;
+  outputs: Array<LineageOutput>;
+  model: { group: string; version: number } | null;
+};
+
+export type RunLineage = { dag_id: string; run_id: string; steps: Array<StepLineage> };
+
+/** A node of a lineage graph (see lineage/graph.py): an artifact, a step execution or a model version. */
+export type LineageNode = {
+  id: string;
+  type: "artifact" | "step" | "model";
+  label: string;
+  step?: string;
+  run_id?: string;
+  pipeline?: string;
+  parameters?: Record<string, unknown>;
+  code_digest?: string | null;
+  cache_hit?: boolean;
+  source_run_id?: string | null;
+  digest?: string;
+  literal?: boolean;
+  location?: string | null;
+};
+
+export type LineageGraph = {
+  root: string;
+  direction: "upstream" | "downstream";
+  nodes: Array<LineageNode>;
+  edges: Array<{ from: string; to: string; label: string }>;
+};

@@ -1,0 +1,207 @@
+"""The code a step runs: its script or function file, the project-local modules they import, and the
+files it declares with ``code_files``; each by a location-independent name and the sha256 of its bytes.
+
+Imports are found statically (``ast``), never by importing anything: ``import a.b``, ``from a import
+b`` and relative imports, wherever they are in the file (inside functions and ``try`` blocks too, so a
+conditional import counts). A module is *project-local* when it resolves to a file under one of the
+roots: the importing script's own folder (Python puts it first on ``sys.path``), the step's base folder
+(the spec's folder) and Airflow's dags folder. Installed packages never resolve there and are left
+out. What ``ast`` cannot see (``importlib.import_module(name)``, files opened by path) is declared with
+``code_files``.
+
+A file is named by its path relative to the root it was found under (``abalone/lib/features.py``), so
+a copy of the dags folder elsewhere gives the same names and digests. No Airflow import here.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import hashlib
+import inspect
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+# A bound on the files one step's imports may pull in (a project, not a site-packages).
+MAX_CODE_FILES = 2000
+# Parsed files, by (path, size, mtime, ctime): a DAG file's steps often share their helpers.
+_PARSED: dict[tuple[str, int, int, int], tuple[str, tuple[tuple[str, int], ...]]] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 hex of a file's bytes (code files are small)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _parsed(path: Path) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """(digest, imports) of a Python file; imports are (dotted name, relative level) pairs."""
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    imports: list[tuple[str, int]] = []
+    try:
+        tree = ast.parse(data, filename=str(path))
+    except (SyntaxError, ValueError):
+        tree = None  # the script fails when it runs; its bytes are still in the digest
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imports.extend((alias.name, 0) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                imports.append((base, node.level))
+                # ``from a import b``: b may be a submodule a/b.py, or a name defined in a/__init__.py.
+                imports.extend(
+                    (f"{base}.{alias.name}" if base else alias.name, node.level)
+                    for alias in node.names
+                    if alias.name != "*"
+                )
+    result = (digest, tuple(imports))
+    if len(_PARSED) > 10_000:
+        _PARSED.clear()
+    _PARSED[key] = result
+    return result
+
+
+def _module_files(name: str, folder: Path) -> list[Path]:
+    """The files that importing the dotted ``name`` from ``folder`` runs: each package's
+    ``__init__.py`` on the way and the module itself; empty unless the whole name resolves there."""
+    if not name:
+        return []
+    parts = name.split(".")
+    found: list[Path] = []
+    current = folder
+    for index, part in enumerate(parts):
+        if index == len(parts) - 1 and (current / f"{part}.py").is_file():
+            return [*found, current / f"{part}.py"]
+        package = current / part
+        if not package.is_dir():
+            return []
+        if (package / "__init__.py").is_file():
+            found.append(package / "__init__.py")
+        current = package
+    return found  # a package: its __init__ files (none for a namespace package)
+
+
+def _relative_folder(path: Path, level: int) -> Path:
+    """The folder a relative import of ``level`` dots in ``path`` starts from."""
+    folder = path.parent
+    for _ in range(level - 1):
+        folder = folder.parent
+    return folder
+
+
+class CodeInventory:
+    """Collects the files a step runs, each named relative to the root it lies under.
+
+    :param roots: folders whose modules are the project's own (first match names a file).
+    """
+
+    def __init__(self, roots: Iterable[Path | None]) -> None:
+        self.roots: list[Path] = []
+        for root in roots:
+            if root is None:
+                continue
+            resolved = Path(root).resolve()
+            if resolved not in self.roots and resolved.is_dir():
+                self.roots.append(resolved)
+        self.files: dict[str, str] = {}
+        self._seen: set[Path] = set()
+
+    def name(self, path: Path) -> str:
+        """``path`` relative to the first root that holds it (its file name if none does)."""
+        for root in self.roots:
+            if path.is_relative_to(root):
+                return path.relative_to(root).as_posix()
+        return path.name
+
+    def add_file(self, path: Path, *, scan: bool = True, record: bool = True) -> None:
+        """Add a file (and, for Python, the project-local modules it imports).
+
+        :param record: False for a file already in the digest by other means (the step's script).
+        """
+        path = path.resolve()
+        if path in self._seen or len(self._seen) >= MAX_CODE_FILES:
+            return
+        self._seen.add(path)
+        if not path.is_file():
+            if record:
+                self.files[self.name(path)] = "missing"
+            return
+        if path.suffix == ".py" and scan:
+            digest, imports = _parsed(path)
+            if record:
+                self.files[self.name(path)] = digest
+            for module, level in imports:
+                self._add_import(path, module, level)
+        elif record:
+            self.files[self.name(path)] = file_digest(path)
+
+    def _add_import(self, importer: Path, module: str, level: int) -> None:
+        if not module:
+            return  # ``from . import x`` is also listed as module "x" at that level
+        folders = [_relative_folder(importer, level)] if level else self.roots
+        for folder in folders:
+            files = _module_files(module, folder)
+            if files and all(self._under_roots(path) for path in files):
+                for path in files:
+                    self.add_file(path)
+                return
+
+    def _under_roots(self, path: Path) -> bool:
+        resolved = path.resolve()
+        return any(resolved.is_relative_to(root) for root in self.roots)
+
+    def add_declared(self, patterns: Sequence[str], base_dir: Path | None) -> None:
+        """Add the files named by ``code_files``: files, folders (every file below) or globs."""
+        for pattern in patterns:
+            for path in declared_paths(pattern, base_dir):
+                self.add_file(path)
+
+
+def declared_paths(pattern: str, base_dir: Path | None) -> list[Path]:
+    """The files one ``code_files`` entry names (empty when it names nothing)."""
+    candidate = Path(pattern).expanduser()
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = base_dir / candidate
+    if any(char in pattern for char in "*?["):
+        matches = [Path(item) for item in glob.glob(str(candidate), recursive=True)]
+    else:
+        matches = [candidate] if candidate.exists() else []
+    files: list[Path] = []
+    for match in sorted(matches):
+        if match.is_dir():
+            for folder, dirnames, filenames in os.walk(match):
+                dirnames[:] = sorted(name for name in dirnames if not _skipped(name))
+                files.extend(Path(folder) / name for name in sorted(filenames) if not _skipped(name))
+        elif match.is_file():
+            files.append(match)
+    return files
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith(".") or name == "__pycache__" or name.endswith(".pyc")
+
+
+def callable_file(function: Callable[..., Any]) -> Path | None:
+    """The source file of a callable, if it has one."""
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:
+        return None
+    return Path(source) if source else None
+
+
+def module_file(module: str, roots: Iterable[Path | None]) -> Path | None:
+    """The file of a dotted module name under one of ``roots`` (a project-local module), if any."""
+    for root in roots:
+        files = _module_files(module, Path(root)) if root is not None else []
+        if files:
+            return files[-1]
+    return None

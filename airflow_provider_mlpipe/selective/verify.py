@@ -1,0 +1,62 @@
+"""The last check of a selective run, made by each selected step when its task starts.
+
+The planner refuses to reuse a step whose fingerprint changed before any run is created, but it works
+from the serialized DAG: its view of code and of literal input files is that of the DAG processor's
+last parse (see :mod:`airflow_provider_mlpipe.selective.manifest`), and it cannot see an input given
+through a parameter or on S3 at all. A reused step starts no task, so it cannot check itself. Its
+consumers can: before a selected step does any work, it recomputes, on the worker, the code digest
+and the literal inputs' content digests of every step reused upstream of it, and compares them with
+what those steps recorded in the run they were computed in. A difference fails the step (no retry:
+trying again would not change the files), naming the reused step and what changed, before anything
+is computed from outputs that no longer stand for the current code and data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mlpipe.selective.rerun import RETURN_VALUE, applied_selective_block
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.operators.base import MlpipeStepOperator, StepRuntime
+
+
+def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: StepRuntime) -> None:
+    """Fail the running step if a step reused upstream of it changed since it was computed.
+
+    Does nothing outside selective runs.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_mlpipe.fingerprint import code_inventory, differences
+    from airflow_provider_mlpipe.operators.fingerprinting import literal_input_digests
+
+    block = applied_selective_block(getattr(context.get("dag_run"), "conf", None))
+    if block is None:
+        return
+    reused = set(block.get("reused_steps") or ()) & set(operator.get_flat_relative_ids(upstream=True))
+    problems = []
+    for name in sorted(reused):
+        record = context["ti"].xcom_pull(task_ids=name, key=RETURN_VALUE)
+        step = operator.pipeline.steps.get(name)
+        task = operator.dag.task_dict.get(name) if operator.dag is not None else None
+        if not isinstance(record, Mapping) or step is None or task is None:
+            continue
+        manifest = getattr(task, "mlpipe_step", None) or {}
+        current: dict[str, Any] = {"digest": manifest.get("digest"), "code_files": code_inventory(step)}
+        recorded: dict[str, Any] = {"digest": record.get("digest"), "code_files": record.get("code_files")}
+        inputs = record.get("inputs")
+        if isinstance(inputs, Mapping):
+            literal = literal_input_digests(runtime, step)
+            current["inputs"] = literal
+            recorded["inputs"] = {key: value for key, value in inputs.items() if key in literal}
+        changes = differences(recorded, current)
+        if changes:
+            origin = record.get("origin_run_id") or block.get("source_run_id")
+            problems.append(f"{name} (computed in run {origin}): {'; '.join(changes)}")
+    if problems:
+        raise AirflowFailException(
+            f"step {operator.step.name!r} does not run: step(s) reused upstream of it changed since they were "
+            f"computed: {' | '.join(problems)}. Start a selective run that selects them too"
+        )
