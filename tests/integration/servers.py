@@ -288,6 +288,7 @@ def airflow_servers(
     sqlite_busy_timeout: float | None = 60,
     sqlite_wal: bool = True,
     users: Mapping[str, tuple[str, str]] | None = None,
+    component_env: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[AirflowServers]:
     """Migrate the DB, start api-server, scheduler and dag-processor, yield, then stop them all.
 
@@ -299,6 +300,8 @@ def airflow_servers(
     :param sqlite_wal: switch the SQLite file to WAL journaling (False: SQLite's default rollback
         journal, as Airflow creates the file).
     :param users: real users (name -> (role, password)) instead of everyone being admin.
+    :param component_env: settings for one component only (``"scheduler"``, ``"api-server"``,
+        ``"dag-processor"``) on top of the shared ones.
     """
     port = free_port()
     plugins = home / "plugins"
@@ -328,7 +331,7 @@ def airflow_servers(
                 # cwd=home: a source checkout's build metadata must not be imported twice.
                 servers.processes[name] = subprocess.Popen(
                     [*AIRFLOW, *args],
-                    env=env,
+                    env={**env, **(component_env or {}).get(name, {})},
                     cwd=home,
                     stdout=log,
                     stderr=subprocess.STDOUT,
