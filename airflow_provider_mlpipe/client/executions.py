@@ -105,11 +105,17 @@ def describe_run(
         start_time=start,
         end_time=end,
         parameters=conf,
-        selective_execution=dict(block) if isinstance(block, Mapping) else None,
+        selective_execution=user_facing_block(block) if isinstance(block, Mapping) else None,
         note=note,
         failure_reason=None if steps is None else execution_failure_reason(state_text(state), note, steps),
         no_cache=no_cache,
     )
+
+
+def user_facing_block(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's selective block as ``describe()`` shows it: without the reused steps' fingerprints,
+    which only the selected steps' own check reads."""
+    return {key: value for key, value in block.items() if key != "reused_fingerprints"}
 
 
 def execution_failure_reason(

@@ -45,7 +45,10 @@ CONF_KEY = "selective_execution"
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 REUSABLE_STEP_STATES = frozenset({"success", "skipped"})
 # Keys of the selective block that record what was applied (written by the provider, not by users).
-RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run")
+RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", "reused_fingerprints")
+# What a reused step's record says of the code and data it was computed from: the part of it that
+# the selected steps check again on the worker (selective/verify.py).
+FINGERPRINT_KEYS = ("digest", "code_files", "inputs", "origin_run_id")
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,13 @@ class SelectivePlan:
                 "reused_steps": sorted(self.reused),
                 "reused_skipped_steps": dict(sorted(self.reused_skipped.items())),
                 "not_run": dict(sorted(self.not_run.items())),
+                # Carried in the run itself so that a selected step checks all its reused upstream
+                # steps without one XCom request each (a selective run costs the same however many
+                # steps it reuses).
+                "reused_fingerprints": {
+                    name: {key: record[key] for key in FINGERPRINT_KEYS if key in record}
+                    for name, record in sorted(self.reused.items())
+                },
             },
         }
 

@@ -36,9 +36,15 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
     if block is None:
         return
     reused = set(block.get("reused_steps") or ()) & set(operator.get_flat_relative_ids(upstream=True))
+    # The run's conf carries what each reused step was computed from; a run made before it did
+    # is read from the reused steps' XComs, one request each.
+    fingerprints = block.get("reused_fingerprints")
     problems = []
     for name in sorted(reused):
-        record = context["ti"].xcom_pull(task_ids=name, key=RETURN_VALUE)
+        if isinstance(fingerprints, Mapping) and isinstance(fingerprints.get(name), Mapping):
+            record = fingerprints[name]
+        else:
+            record = context["ti"].xcom_pull(task_ids=name, key=RETURN_VALUE)
         step = operator.pipeline.steps.get(name)
         task = operator.dag.task_dict.get(name) if operator.dag is not None else None
         if not isinstance(record, Mapping) or step is None or task is None:
