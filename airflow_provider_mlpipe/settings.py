@@ -31,7 +31,12 @@ def mlpipe_option(option: str) -> str:
 
 def dags_folder() -> Path | None:
     """Airflow's ``[core] dags_folder`` (``AIRFLOW__CORE__DAGS_FOLDER``), if it can be read."""
-    configured = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+    # Read for every step of every DAG a file builds: remembered by the settings it comes from.
+    return _dags_folder(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER"), os.environ.get("AIRFLOW_HOME"))
+
+
+@lru_cache(maxsize=8)
+def _dags_folder(configured: str | None, _home: str | None) -> Path | None:
     if configured is None:
         try:
             from airflow.sdk.configuration import conf

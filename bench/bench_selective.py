@@ -136,10 +136,14 @@ class Measured:
 def breakdown(run: dict[str, Any], tasks: list[dict[str, Any]]) -> tuple[float, float, float]:
     """Split start_date -> end_date of a run whose executed tasks ran one after another.
 
-    Reused steps (try 0) never ran, so only the executed tasks count; the three parts add up to the
-    run's start_date -> end_date exactly.
+    Reused steps (try 0) never ran, so only the executed tasks count; the run's outcome task, an
+    EmptyOperator, is finished by the scheduler itself (never queued): its time is scheduling. The
+    three parts add up to the run's start_date -> end_date exactly.
     """
-    executed = sorted((ti for ti in tasks if ti["try_number"] > 0), key=lambda ti: ti["start_date"])
+    executed = sorted(
+        (ti for ti in tasks if ti["try_number"] > 0 and ti["queued_when"] is not None),
+        key=lambda ti: ti["start_date"],
+    )
     scheduler = task_start = body = 0.0
     previous_end = run["start_date"]
     for ti in executed:

@@ -21,6 +21,7 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,22 @@ def _module_files(name: str, folder: Path) -> list[Path]:
     return found  # a package: its __init__ files (none for a namespace package)
 
 
+@lru_cache(maxsize=256)
+def _resolved_roots(roots: tuple[str, ...]) -> tuple[Path, ...]:
+    """The existing folders among ``roots``, resolved, without repeats, in order.
+
+    Remembered by the roots' names: every step of a DAG file has the same few roots (its script's
+    folder, the spec's folder, the dags folder), and resolving each one for each step was a good part
+    of building a large DAG file's DAGs.
+    """
+    resolved: list[Path] = []
+    for root in roots:
+        path = Path(root).resolve()
+        if path not in resolved and path.is_dir():
+            resolved.append(path)
+    return tuple(resolved)
+
+
 def _relative_folder(path: Path, level: int) -> Path:
     """The folder a relative import of ``level`` dots in ``path`` starts from."""
     folder = path.parent
@@ -104,13 +121,7 @@ class CodeInventory:
     """
 
     def __init__(self, roots: Iterable[Path | None]) -> None:
-        self.roots: list[Path] = []
-        for root in roots:
-            if root is None:
-                continue
-            resolved = Path(root).resolve()
-            if resolved not in self.roots and resolved.is_dir():
-                self.roots.append(resolved)
+        self.roots: list[Path] = list(_resolved_roots(tuple(str(root) for root in roots if root is not None)))
         self.files: dict[str, str] = {}
         self._seen: set[Path] = set()
 
