@@ -154,6 +154,7 @@ def load_pipeline_dags(
     :param namespace: where to put the DAGs (the calling module's globals, so Airflow finds them).
     :param folder: the folder to scan; default the folder of the module whose ``namespace`` this is.
     """
+    from airflow_provider_mlpipe.fingerprint.code import remembered_lookups
     from airflow_provider_mlpipe.spec import discover_spec_files, load_pipeline_file, peek_pipeline_name
 
     if folder is None:
@@ -165,23 +166,24 @@ def load_pipeline_dags(
     dags: dict[str, DAG] = {}
     sources: dict[str, Path] = {}
     errors: list[str] = []
-    for path in discover_spec_files(folder):
-        if wanted is not None and peek_pipeline_name(path) not in (wanted, None):
-            continue  # a worker running one task of another DAG: skip the work
-        try:
-            pipeline = load_pipeline_file(path)
-            if pipeline.name in dags:
-                raise SpecError(
-                    f"pipeline name {pipeline.name!r} is already used by {sources[pipeline.name]}",
-                    file=str(path),
-                    field="name",
-                )
-            dag = build_dag(pipeline, validate=False)
-        except Exception as error:  # a bug or an odd spec must not hide the other pipelines
-            errors.append(spec_error_message(path, error))
-            continue
-        dags[pipeline.name] = dag
-        sources[pipeline.name] = path
+    with remembered_lookups():
+        for path in discover_spec_files(folder):
+            if wanted is not None and peek_pipeline_name(path) not in (wanted, None):
+                continue  # a worker running one task of another DAG: skip the work
+            try:
+                pipeline = load_pipeline_file(path)
+                if pipeline.name in dags:
+                    raise SpecError(
+                        f"pipeline name {pipeline.name!r} is already used by {sources[pipeline.name]}",
+                        file=str(path),
+                        field="name",
+                    )
+                dag = build_dag(pipeline, validate=False)
+            except Exception as error:  # a bug or an odd spec must not hide the other pipelines
+                errors.append(spec_error_message(path, error))
+                continue
+            dags[pipeline.name] = dag
+            sources[pipeline.name] = path
     if namespace is not None:
         for dag_id, dag in dags.items():
             namespace[f"mlpipe_dag__{dag_id}"] = dag

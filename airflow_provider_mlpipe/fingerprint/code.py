@@ -20,7 +20,9 @@ import glob
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -70,11 +72,41 @@ def _parsed(path: Path) -> tuple[str, tuple[tuple[str, int], ...]]:
     return result
 
 
+# Module lookups remembered during one DAG-file parse (see :func:`remembered_lookups`); None outside.
+_LOOKUPS: ContextVar[dict[tuple[str, Path], list[Path]] | None] = ContextVar("mlpipe_lookups", default=None)
+
+
+@contextmanager
+def remembered_lookups() -> Iterator[None]:
+    """Remember where modules are found until the block ends.
+
+    The DAG-file loader builds every pipeline of a folder in one such block: its steps import the same
+    modules from the same roots, and looking each one up again for every step (a few ``stat`` calls
+    per root) was a good part of a large file's parse. Files do not move within one parse; a later
+    parse looks again.
+    """
+    token = _LOOKUPS.set({})
+    try:
+        yield
+    finally:
+        _LOOKUPS.reset(token)
+
+
 def _module_files(name: str, folder: Path) -> list[Path]:
     """The files that importing the dotted ``name`` from ``folder`` runs: each package's
     ``__init__.py`` on the way and the module itself; empty unless the whole name resolves there."""
     if not name:
         return []
+    lookups = _LOOKUPS.get()
+    if lookups is None:
+        return _find_module_files(name, folder)
+    key = (name, folder)
+    if key not in lookups:
+        lookups[key] = _find_module_files(name, folder)
+    return list(lookups[key])
+
+
+def _find_module_files(name: str, folder: Path) -> list[Path]:
     parts = name.split(".")
     found: list[Path] = []
     current = folder

@@ -135,3 +135,17 @@ def test_a_function_given_by_module_name_counts_its_module_file(project: Path):
     before = step.digest()
     (project / "lib" / "io.py").write_text("def load():\n    return [1]\n")
     assert step.digest() != before
+
+
+def test_module_lookups_are_remembered_within_one_parse_only(tmp_path: Path) -> None:
+    from airflow_provider_mlpipe.fingerprint.code import module_file, remembered_lookups
+
+    with remembered_lookups():
+        assert module_file("helpers", [tmp_path]) is None
+        (tmp_path / "helpers.py").write_text("X = 1\n")
+        # One DAG-file parse: the first answer stands (files do not move within a parse).
+        assert module_file("helpers", [tmp_path]) is None
+    # The next parse looks again, and so does code outside the loader.
+    assert module_file("helpers", [tmp_path]) == tmp_path / "helpers.py"
+    with remembered_lookups():
+        assert module_file("helpers", [tmp_path]) == tmp_path / "helpers.py"
