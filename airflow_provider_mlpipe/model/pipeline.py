@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
 from airflow_provider_mlpipe.model.cache import CACHEABLE_KINDS, CacheConfig
+from airflow_provider_mlpipe.model.decision_steps import ConditionStep
 from airflow_provider_mlpipe.model.expressions import JsonGet, StepOutput
 from airflow_provider_mlpipe.model.parameters import Parameter, resolve_parameters
-from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
+from airflow_provider_mlpipe.model.step_base import Step
+from airflow_provider_mlpipe.model.step_fields import IO_NAME
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_provider_mlpipe.exceptions import SpecError
+from airflow_provider_mlpipe.model.code_steps import TrainingStep
 from airflow_provider_mlpipe.model.expressions import Expression, to_canonical
 from airflow_provider_mlpipe.model.fanout import MAX_FAN_OUT_ITEMS
-from airflow_provider_mlpipe.model.steps import TrainingStep
 
 STRATEGIES = ("Grid", "Random")
 OBJECTIVES = ("Minimize", "Maximize")
