@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG
 
     from airflow_provider_mlpipe.client.executions import ExecutionsSession, PipelineExecution
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig
 
 # The options and the checks live in pipeline_options and pipeline_checks; this module keeps the
 # Pipeline class and the import path every caller has used.

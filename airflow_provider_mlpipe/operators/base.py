@@ -29,8 +29,8 @@ from airflow_provider_mlpipe.model.steps import Step
 from airflow_provider_mlpipe.operators.failures import records_failures
 from airflow_provider_mlpipe.operators.staging import stage_location
 from airflow_provider_mlpipe.selective.manifest import step_manifest
-from airflow_provider_mlpipe.selective.plan import CONF_KEY as SELECTIVE_CONF_KEY
-from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
+from airflow_provider_mlpipe.selective.model import CONF_KEY as SELECTIVE_CONF_KEY
+from airflow_provider_mlpipe.selective.model import is_unapplied_selective_run
 from airflow_provider_mlpipe.selective.rerun import reapply_unselected_step
 from airflow_provider_mlpipe.settings import artifact_store_for, aws_conn_id_for
 
