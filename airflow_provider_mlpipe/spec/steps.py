@@ -288,7 +288,7 @@ class StepReader(ExpressionReader):
         }
 
     def tuning_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
-        from airflow_provider_mlpipe.model.tuning import RANGE_KINDS
+        from airflow_provider_mlpipe.model.tuning_ranges import RANGE_KINDS
 
         raw = self.mapping(
             self.require(spec, "hyperparameter_ranges", what="a tuning step"),
