@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # Names importable from the package root that do not live in the model.
 _OTHER_EXPORTS = {
-    "SelectiveExecutionConfig": "airflow_provider_mlpipe.selective.plan",
+    "SelectiveExecutionConfig": "airflow_provider_mlpipe.selective.model",
     "PipelineExecution": "airflow_provider_mlpipe.client.executions",
     "AirflowSession": "airflow_provider_mlpipe.client.rest",
     "LocalSession": "airflow_provider_mlpipe.client.local",

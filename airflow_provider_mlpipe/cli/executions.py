@@ -21,7 +21,7 @@ from airflow_provider_mlpipe.exceptions import MlpipeError, ParameterValidationE
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.client.executions import ExecutionsSession
     from airflow_provider_mlpipe.model.pipeline import Pipeline
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig
 
 
 def dags_folder(option: str | None) -> Path:
@@ -64,7 +64,7 @@ def parse_param_options(pipeline: Pipeline | None, options: Sequence[str]) -> di
 
 def selective_config(args: argparse.Namespace) -> SelectiveExecutionConfig | None:
     """``--select A,B [--from-run RUN] [--include-between]`` as a config; None without ``--select``."""
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig
 
     if args.select is None:
         if args.from_run or args.include_between:

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import failure_reason_of, state_text
 from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, PipelinePausedError, StepOutputError
-from airflow_provider_mlpipe.selective.plan import CONF_KEY
+from airflow_provider_mlpipe.selective.model import CONF_KEY
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.client.outputs import StepOutputs
     from airflow_provider_mlpipe.model.pipeline import Pipeline
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig
 
 FINISHED = frozenset({"success", "failed"})
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_mlpipe.local_runner import TaskCallback
     from airflow_provider_mlpipe.model.pipeline import Pipeline
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig, SelectivePlan
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig, SelectivePlan
 
 _RUN_LOCK = threading.Lock()
 

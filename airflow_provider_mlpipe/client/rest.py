@@ -47,7 +47,7 @@ from airflow_provider_mlpipe.settings import default_api_url
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.model.pipeline import Pipeline
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig
 
 SELECTIVE_RUNS_PATH = "/mlpipe/api/v1/pipelines/{dag_id}/selectiveRuns"
 

@@ -56,12 +56,11 @@ from airflow_provider_mlpipe.model.steps import (
     TrainingStep,
 )
 from airflow_provider_mlpipe.model.transform import TransformStep
-from airflow_provider_mlpipe.model.tuning import (
+from airflow_provider_mlpipe.model.tuning import HyperparameterTuner, TuningStep
+from airflow_provider_mlpipe.model.tuning_ranges import (
     CategoricalParameter,
     ContinuousParameter,
-    HyperparameterTuner,
     IntegerParameter,
-    TuningStep,
 )
 
 # The step kinds defined outside model.steps (they build on its classes), registered here so that the

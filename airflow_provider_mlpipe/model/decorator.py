@@ -22,8 +22,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow_provider_mlpipe.exceptions import ExpressionError, SpecError
+from airflow_provider_mlpipe.model.code_steps import FunctionStep
 from airflow_provider_mlpipe.model.expressions import EvaluationContext, StepOutput
-from airflow_provider_mlpipe.model.steps import FunctionStep, RetryPolicy, Step
+from airflow_provider_mlpipe.model.step_base import Step
+from airflow_provider_mlpipe.model.step_fields import RetryPolicy
 
 RESULT = "result"
 

@@ -22,7 +22,7 @@ from airflow_provider_mlpipe.model.expressions import EvaluationContext, Referen
 from airflow_provider_mlpipe.model.parameters import Parameter
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.model.steps import Step
+    from airflow_provider_mlpipe.model.step_base import Step
 
 # Step kinds that can run once per item: those that compute outputs from inputs.
 FAN_OUT_KINDS = ("function", "processing", "training", "transform")

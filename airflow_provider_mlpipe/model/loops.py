@@ -23,6 +23,7 @@ from typing import Any
 
 from airflow_provider_mlpipe.exceptions import ExpressionError, SpecError
 from airflow_provider_mlpipe.model.conditions import Condition
+from airflow_provider_mlpipe.model.decision_steps import ConditionStep
 from airflow_provider_mlpipe.model.expressions import (
     EvaluationContext,
     Expression,
@@ -31,7 +32,8 @@ from airflow_provider_mlpipe.model.expressions import (
     StepOutput,
     to_canonical,
 )
-from airflow_provider_mlpipe.model.steps import ConditionStep, PropertyFile, Step
+from airflow_provider_mlpipe.model.step_base import Step
+from airflow_provider_mlpipe.model.step_fields import PropertyFile
 
 # Each iteration is a set of Airflow tasks: the bound keeps a DAG readable and its parse fast.
 MAX_LOOP_ITERATIONS = 50

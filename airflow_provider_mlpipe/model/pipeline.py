@@ -1,4 +1,4 @@
-"""The pipeline: parameters and steps, its graph and its checks. No Airflow here.
+"""The pipeline: parameters and steps, and its graph. No Airflow here.
 
 Both front-ends (YAML and the Python classes) produce a :class:`Pipeline`; the DAG factory turns it
 into an Airflow DAG. Dependencies come from references (a step reading another's output, or a
@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import graphlib
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
 from airflow_provider_mlpipe.model.cache import CACHEABLE_KINDS, CacheConfig
+from airflow_provider_mlpipe.model.decision_steps import ConditionStep
 from airflow_provider_mlpipe.model.expressions import JsonGet, StepOutput
 from airflow_provider_mlpipe.model.parameters import Parameter, resolve_parameters
-from airflow_provider_mlpipe.model.steps import IO_NAME, ConditionStep, Step
+from airflow_provider_mlpipe.model.pipeline_checks import PipelineChecks
+from airflow_provider_mlpipe.model.pipeline_options import (
+    MAX_PARALLEL,
+    PIPELINE_NAME,
+    SCHEDULE_PRESETS,
+    ParallelismConfiguration,
+    check_count,
+    check_schedule,
+)
+from airflow_provider_mlpipe.model.step_base import Step
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -27,73 +35,30 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG
 
     from airflow_provider_mlpipe.client.executions import ExecutionsSession, PipelineExecution
-    from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig
+    from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig
 
-PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-# Airflow's presets; anything else must be a cron expression (five or six fields).
-SCHEDULE_PRESETS = (
-    "@once",
-    "@hourly",
-    "@daily",
-    "@weekly",
-    "@monthly",
-    "@quarterly",
-    "@yearly",
-    "@continuous",
-)
-# Airflow's own ceiling for max_active_tasks and max_active_runs is far above; this catches typos.
-MAX_PARALLEL = 10_000
-
-
-@dataclass(frozen=True)
-class ParallelismConfiguration:
-    """How many steps of one execution run at once (SageMaker's ``ParallelismConfiguration``); mapped
-    to the DAG's ``max_active_tasks``.
-
-    :param max_parallel_execution_steps: at most this many steps (or fan-out items) at once.
-    """
-
-    max_parallel_execution_steps: int
-
-    def __post_init__(self) -> None:
-        _check_count(self.max_parallel_execution_steps, "parallelism.max_parallel_execution_steps")
-
-
-def _check_count(value: Any, field: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL:
-        raise SpecError(
-            f"{field.rsplit('.', 1)[-1]} must be an integer from 1 to {MAX_PARALLEL}, got {value!r}",
-            field=field,
-        )
-
-
-def check_schedule(schedule: Any) -> str | None:
-    """A pipeline's ``schedule``: None (runs only when started), an Airflow preset or a cron expression."""
-    if schedule is None:
-        return None
-    if not isinstance(schedule, str) or not schedule.strip():
-        raise SpecError(
-            f"schedule must be a cron expression, a preset or null, got {schedule!r}", field="schedule"
-        )
-    text = schedule.strip()
-    if text.startswith("@"):
-        if text not in SCHEDULE_PRESETS:
-            raise SpecError(
-                f"unknown schedule preset {text!r} (known: {', '.join(SCHEDULE_PRESETS)})", field="schedule"
-            )
-        return text
-    from croniter import croniter
-
-    if not croniter.is_valid(text):
-        raise SpecError(f"schedule {text!r} is not a valid cron expression", field="schedule")
-    return text
+# The options and the checks live in pipeline_options and pipeline_checks; this module keeps the
+# Pipeline class and the import path every caller has used.
+__all__ = [
+    "MAX_PARALLEL",
+    "PIPELINE_NAME",
+    "SCHEDULE_PRESETS",
+    "Locations",
+    "ParallelismConfiguration",
+    "Pipeline",
+    "PipelineChecks",
+    "check_count",
+    "check_schedule",
+]
+# The name the parallelism check had before it moved to pipeline_options.
+_check_count = check_count
 
 
 # Where a problem was found: (step name or None, field or None) -> line in the spec file.
 Locations = Mapping[tuple[str | None, str | None], int]
 
 
-class Pipeline:
+class Pipeline(PipelineChecks):
     """A named set of parameters and steps (SageMaker's ``Pipeline``).
 
     :param name: unique among pipelines; becomes the DAG id.
@@ -149,7 +114,7 @@ class Pipeline:
         try:
             self.schedule = check_schedule(schedule)
             if max_concurrent_executions is not None:
-                _check_count(max_concurrent_executions, "max_concurrent_executions")
+                check_count(max_concurrent_executions, "max_concurrent_executions")
         except SpecError as error:
             raise self._error(error) from None
         self.parallelism_config = parallelism_config
@@ -265,7 +230,7 @@ class Pipeline:
             config = self.cache_config
         return config if config is not None and config.enable_caching else None
 
-    # -- checks ----------------------------------------------------------------------------
+    # -- checks (their parts: PipelineChecks) ---------------------------------------------
     def validate(self, *, check_files: bool = True) -> Pipeline:
         """Check names, references, branches, cycles and script files; raise the first problem found.
 
@@ -279,173 +244,7 @@ class Pipeline:
         self.topological_order()
         return self
 
-    def _validate_control_flow(self) -> None:
-        """Loops, fan-outs and ``{item}``: what :meth:`_validate_step` does not know of."""
-        from airflow_provider_mlpipe.model.fanout import check_item_use
-        from airflow_provider_mlpipe.model.loops import LoopStep
-
-        owners = self.branch_owner()
-        for step in self.steps.values():
-            try:
-                check_item_use(step)
-            except SpecError as error:
-                raise self._error(error) from None
-            if not isinstance(step, LoopStep):
-                continue
-            if step.name in owners:
-                raise self._error(
-                    SpecError(
-                        f"a loop cannot be in a branch of condition step {owners[step.name][0]!r}; put the "
-                        "condition inside the loop's steps, or after the loop",
-                        step=step.name,
-                    )
-                )
-            for body in step.body:
-                if body.name in self.steps:
-                    raise self._error(
-                        PipelineGraphError(
-                            f"step {body.name!r} of the loop has the name of a step outside it; rename one",
-                            step=step.name,
-                            field="steps",
-                        )
-                    )
-
-    def _validate_step(self, step: Step, *, check_files: bool) -> None:
-        for dependency in step.depends_on:
-            if dependency not in self.steps:
-                raise self._error(
-                    PipelineGraphError(
-                        f"depends on unknown step {dependency!r}", step=step.name, field="depends_on"
-                    )
-                )
-        for field_name, reference in step.references():
-            self._validate_reference(step, field_name, reference)
-        if isinstance(step, ConditionStep):
-            seen: dict[str, str] = {}
-            for branch, names in (("if_steps", step.if_steps), ("else_steps", step.else_steps)):
-                for name in names:
-                    if name not in self.steps:
-                        raise self._error(
-                            PipelineGraphError(
-                                f"unknown step {name!r} in {branch}", step=step.name, field=branch
-                            )
-                        )
-                    if name in seen:
-                        where = (
-                            "twice in " + branch
-                            if seen[name] == branch
-                            else "in both if_steps and else_steps"
-                        )
-                        raise self._error(
-                            PipelineGraphError(f"step {name!r} is {where}", step=step.name, field=branch)
-                        )
-                    seen[name] = branch
-        owners: dict[str, str] = {}
-        for other in self.steps.values():
-            if isinstance(other, ConditionStep):
-                for name in other.if_steps + other.else_steps:
-                    if name == step.name:
-                        if name in owners and owners[name] != other.name:
-                            raise self._error(
-                                PipelineGraphError(
-                                    f"step is in branches of two condition steps ({owners[name]!r}, "
-                                    f"{other.name!r}); put it after one of them with depends_on instead",
-                                    step=step.name,
-                                )
-                            )
-                        owners[name] = other.name
-        names = step.output_names()
-        if len(set(names)) != len(names):
-            raise self._error(SpecError("duplicate output names", step=step.name, field="outputs"))
-        for field_name, io_names in (("outputs", names), ("inputs", step.input_names())):
-            for io_name in io_names:
-                if not isinstance(io_name, str) or not IO_NAME.fullmatch(io_name):
-                    raise self._error(
-                        SpecError(
-                            f"invalid name {io_name!r}: use a letter or _ then letters, digits, _ or -",
-                            step=step.name,
-                            field=field_name,
-                        )
-                    )
-        for property_file in step.property_files():
-            if property_file.output_name not in names:
-                raise self._error(
-                    SpecError(
-                        f"property file {property_file.name!r} is in unknown output {property_file.output_name!r}",
-                        step=step.name,
-                        field="property_files",
-                    )
-                )
-        if check_files:
-            for path in step.code_files():
-                if not path.is_file():
-                    raise self._error(
-                        SpecError(f"script file not found: {path}", step=step.name, field="code")
-                    )
-            from airflow_provider_mlpipe.fingerprint.code import declared_paths
-
-            for index, pattern in enumerate(step.declared_code_files):
-                if not declared_paths(pattern, step.base_dir):
-                    raise self._error(
-                        SpecError(
-                            f"code_files: {pattern!r} names no file",
-                            step=step.name,
-                            field=f"code_files[{index}]",
-                        )
-                    )
-
-    def _validate_reference(self, step: Step, field_name: str, reference: Any) -> None:
-        if isinstance(reference, Parameter):
-            known = self.parameters.get(reference.name)
-            if known is None:
-                raise self._error(
-                    SpecError(f"unknown parameter {reference.name!r}", step=step.name, field=field_name)
-                )
-            return
-        if not isinstance(reference, (StepOutput, JsonGet)):
-            return
-        producer = self.steps.get(reference.step_name)
-        if producer is None:
-            raise self._error(
-                PipelineGraphError(
-                    f"reference to unknown step {reference.step_name!r}{self._loop_hint(reference.step_name)}",
-                    step=step.name,
-                    field=field_name,
-                )
-            )
-        if producer is step:
-            raise self._error(
-                PipelineGraphError("a step cannot read its own output", step=step.name, field=field_name)
-            )
-        if isinstance(reference, StepOutput) and reference.output_name not in producer.output_names():
-            raise self._error(
-                SpecError(
-                    f"step {producer.name!r} has no output {reference.output_name!r} "
-                    f"(it has: {', '.join(producer.output_names()) or 'none'})",
-                    step=step.name,
-                    field=field_name,
-                )
-            )
-        if isinstance(reference, JsonGet):
-            names = [item.name for item in producer.property_files()]
-            if reference.property_file not in names:
-                raise self._error(
-                    SpecError(
-                        f"step {producer.name!r} has no property file {reference.property_file!r} "
-                        f"(it has: {', '.join(names) or 'none'})",
-                        step=step.name,
-                        field=field_name,
-                    )
-                )
-
-    def _loop_hint(self, name: str) -> str:
-        from airflow_provider_mlpipe.model.loops import LoopStep
-
-        for step in self.steps.values():
-            if isinstance(step, LoopStep) and any(body.name == name for body in step.body):
-                return f" (it is inside loop {step.name!r}: read the loop's outputs, {{step: {step.name}, output: ...}})"
-        return ""
-
+    # -- loading ---------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], *, check_files: bool = True) -> Pipeline:
         """Load a YAML spec (``*.pipeline.yaml``) as a validated pipeline.

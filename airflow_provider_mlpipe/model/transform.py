@@ -9,8 +9,8 @@ from typing import Any
 
 from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.model.expressions import to_canonical
-from airflow_provider_mlpipe.model.steps import (
-    Step,
+from airflow_provider_mlpipe.model.step_base import Step
+from airflow_provider_mlpipe.model.step_fields import (
     _callable_name,
     _callable_source_digest,
     _function_file,

@@ -32,7 +32,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from airflow_provider_mlpipe.exceptions import MlpipeError
-from airflow_provider_mlpipe.selective.plan import SelectiveExecutionConfig, SelectivePlan
+from airflow_provider_mlpipe.selective.model import SelectiveExecutionConfig, SelectivePlan
 
 app = FastAPI(
     title="airflow-provider-mlpipe",
@@ -143,7 +143,7 @@ def _existing_run_response(
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_provider_mlpipe.selective.plan import CONF_KEY
+    from airflow_provider_mlpipe.selective.model import CONF_KEY
     from airflow_provider_mlpipe.selective.runs import is_same_selective_request
 
     with create_session() as session:

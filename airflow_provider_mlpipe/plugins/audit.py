@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
     from sqlalchemy.orm import Session
 
-    from airflow_provider_mlpipe.selective.plan import SelectivePlan
+    from airflow_provider_mlpipe.selective.model import SelectivePlan
 
 SELECTIVE_RUN_EVENT = "mlpipe.selective_run"
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
     """Refuse a pipeline run given unknown parameters; apply a selective block not applied yet."""
-    from airflow_provider_mlpipe.selective.plan import is_unapplied_selective_run
+    from airflow_provider_mlpipe.selective.model import is_unapplied_selective_run
 
     dag = getattr(dag_run, "dag", None)
     if dag is None or OUTCOME_TASK_ID not in getattr(dag, "task_dict", {}):
@@ -61,7 +61,7 @@ def unknown_parameters_message(dag: Any, conf: Any) -> str | None:
     import difflib
 
     from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
-    from airflow_provider_mlpipe.selective.plan import CONF_KEY
+    from airflow_provider_mlpipe.selective.model import CONF_KEY
 
     known = list(dag.params.keys())
     reserved = (CONF_KEY, NO_CACHE_CONF_KEY)

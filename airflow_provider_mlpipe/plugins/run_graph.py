@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.dagruns import FAILURE_KEY, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
-from airflow_provider_mlpipe.selective.plan import CONF_KEY, FINISHED_RUN_STATES, StepInfo
+from airflow_provider_mlpipe.selective.model import CONF_KEY, FINISHED_RUN_STATES, StepInfo
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.dagruns import read_step_records, state_text
-from airflow_provider_mlpipe.selective.plan import StepInfo
+from airflow_provider_mlpipe.selective.model import StepInfo
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
-from airflow_provider_mlpipe.selective.plan import StepInfo
+from airflow_provider_mlpipe.selective.model import StepInfo
 
 # The task that decides an execution's outcome (see ``factory.build_dag``). Step names start with a
 # letter or digit, so no step can take a task id that starts with "_".

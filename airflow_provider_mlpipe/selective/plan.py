@@ -33,196 +33,45 @@ The rules (SageMaker's, plus what its users asked for):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 from airflow_provider_mlpipe.fingerprint import source_changes
+from airflow_provider_mlpipe.selective.model import (
+    CONF_KEY,
+    FINISHED_RUN_STATES,
+    RECORDED_KEYS,
+    ReferenceRun,
+    ReferenceStep,
+    SelectiveExecutionConfig,
+    SelectivePlan,
+    StepInfo,
+    is_unapplied_selective_run,
+)
 
-# The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
-CONF_KEY = "selective_execution"
-FINISHED_RUN_STATES = frozenset({"success", "failed"})
+# The data classes and the conf block live in selective.model; this module keeps the planning and the
+# import path every caller has used.
+__all__ = [
+    "CONF_KEY",
+    "FINISHED_RUN_STATES",
+    "RECORDED_KEYS",
+    "REUSABLE_STEP_STATES",
+    "ReferenceRun",
+    "ReferenceStep",
+    "SelectiveExecutionConfig",
+    "SelectivePlan",
+    "StepInfo",
+    "ancestors",
+    "check_selected_names",
+    "choose_reference_run",
+    "descendants",
+    "is_unapplied_selective_run",
+    "plan_selective_run",
+    "provenance",
+    "steps_between",
+]
+
 REUSABLE_STEP_STATES = frozenset({"success", "skipped"})
-# Keys of the selective block that record what was applied (written by the provider, not by users).
-RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", "reused_fingerprints")
-# What a reused step's record says of the code and data it was computed from: the part of it that
-# the selected steps check again on the worker (selective/verify.py).
-FINGERPRINT_KEYS = ("digest", "code_files", "inputs", "origin_run_id")
-
-
-@dataclass(frozen=True)
-class SelectiveExecutionConfig:
-    """Which steps to run again, and which earlier run to take everything else from.
-
-    Named as in SageMaker (``SelectiveExecutionConfig``); ``source_run_id`` is the Airflow run id of
-    the reference execution.
-
-    :param selected_steps: the steps to run.
-    :param source_run_id: the reference run; ``None`` takes the latest finished run of the pipeline.
-    :param include_between: select the steps on paths between selected steps instead of refusing.
-    """
-
-    selected_steps: tuple[str, ...]
-    source_run_id: str | None = None
-    include_between: bool = False
-
-    def __init__(
-        self, selected_steps: Iterable[str], source_run_id: str | None = None, include_between: bool = False
-    ) -> None:
-        if isinstance(selected_steps, str):
-            selected_steps = [name.strip() for name in selected_steps.split(",") if name.strip()]
-        object.__setattr__(self, "selected_steps", tuple(selected_steps))
-        object.__setattr__(self, "source_run_id", source_run_id or None)
-        object.__setattr__(self, "include_between", bool(include_between))
-
-    def to_conf(self) -> dict[str, Any]:
-        """The ``selective_execution`` block of a run's conf."""
-        return {
-            "selected_steps": list(self.selected_steps),
-            "source_run_id": self.source_run_id,
-            "include_between": self.include_between,
-        }
-
-    @classmethod
-    def from_conf(cls, block: Any) -> SelectiveExecutionConfig:
-        """Read the ``selective_execution`` block of a run's conf (as given to ``airflow dags trigger``)."""
-        if not isinstance(block, Mapping):
-            raise SelectiveExecutionError(
-                f"conf.{CONF_KEY} must be a mapping with selected_steps and source_run_id, got {block!r}"
-            )
-        unknown = sorted(set(block) - {"selected_steps", "source_run_id", "include_between", *RECORDED_KEYS})
-        if unknown:
-            raise SelectiveExecutionError(f"conf.{CONF_KEY}: unknown key(s) {', '.join(unknown)}")
-        steps = block.get("selected_steps")
-        if isinstance(steps, str):
-            steps = [name.strip() for name in steps.split(",") if name.strip()]
-        if not isinstance(steps, list) or not all(isinstance(name, str) for name in steps):
-            raise SelectiveExecutionError(f"conf.{CONF_KEY}.selected_steps must be a list of step names")
-        source = block.get("source_run_id")
-        if source is not None and not isinstance(source, str):
-            raise SelectiveExecutionError(f"conf.{CONF_KEY}.source_run_id must be a run id or null")
-        return cls(steps, source, bool(block.get("include_between", False)))
-
-
-@dataclass(frozen=True)
-class StepInfo:
-    """What the planner needs to know of one step of the current pipeline definition.
-
-    :param name: the step (task id).
-    :param kind: the step kind (``training``, ``condition``...).
-    :param digest: the digest of its current definition and code.
-    :param upstream: the steps it directly depends on.
-    :param if_steps: for a condition step, the steps of its if branch.
-    :param else_steps: for a condition step, the steps of its else branch.
-    :param data_upstream: the upstream steps whose outputs it reads (a step reading data from a step
-        that did not run is skipped).
-    :param sources: its code files and literal local inputs as the DAG processor last saw them
-        (``fingerprint.sources_manifest``), to say what changed; None if the DAG does not say.
-    """
-
-    name: str
-    kind: str
-    digest: str
-    upstream: frozenset[str] = frozenset()
-    if_steps: tuple[str, ...] = ()
-    else_steps: tuple[str, ...] = ()
-    data_upstream: frozenset[str] = frozenset()
-    sources: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
-
-
-@dataclass(frozen=True)
-class ReferenceStep:
-    """A step as it ended in the reference run.
-
-    :param state: the task instance state (``success``, ``failed``, ``skipped``...; None if never run).
-    :param record: its XCom ``return_value``: the step record with the output references and digest.
-    """
-
-    name: str
-    state: str | None
-    record: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class ReferenceRun:
-    """The run whose outputs a selective run reuses."""
-
-    pipeline: str
-    run_id: str
-    state: str
-    conf: Mapping[str, Any]
-    steps: Mapping[str, ReferenceStep]
-
-
-@dataclass
-class SelectivePlan:
-    """What a selective run does with each step; applied in the transaction that creates the run.
-
-    :param selected: the steps that run.
-    :param reused: steps recorded as succeeded, with the XCom record to write (references only).
-    :param reused_skipped: steps recorded as skipped because a branch skipped them in the reference
-        run, each with the run where that happened (the reference run, or the run it reused them from).
-    :param not_run: steps that do not run, each with the reason.
-    :param parameters: the run's parameter values (the reference run's, with the overrides).
-    """
-
-    pipeline: str
-    source_run_id: str
-    selected: list[str]
-    reused: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reused_skipped: dict[str, str] = field(default_factory=dict)
-    not_run: dict[str, str] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    include_between: bool = False
-    no_cache: bool = False
-
-    def conf(self) -> dict[str, Any]:
-        """The new run's conf: its parameters and the selective block (with the reused steps)."""
-        return {
-            **self.parameters,
-            **({NO_CACHE_CONF_KEY: True} if self.no_cache else {}),
-            CONF_KEY: {
-                "selected_steps": list(self.selected),
-                "source_run_id": self.source_run_id,
-                "include_between": self.include_between,
-                "reused_steps": sorted(self.reused),
-                "reused_skipped_steps": dict(sorted(self.reused_skipped.items())),
-                "not_run": dict(sorted(self.not_run.items())),
-                # Carried in the run itself so that a selected step checks all its reused upstream
-                # steps without one XCom request each (a selective run costs the same however many
-                # steps it reuses).
-                "reused_fingerprints": {
-                    name: {key: record[key] for key in FINGERPRINT_KEYS if key in record}
-                    for name, record in sorted(self.reused.items())
-                },
-            },
-        }
-
-    def note(self) -> str:
-        """The new run's note, shown in the Airflow UI."""
-        return f"Selective execution of {', '.join(self.selected)}; other steps from run {self.source_run_id}"
-
-    def reused_note(self, step: str) -> str:
-        """The note of a reused step's task instance."""
-        if step in self.reused_skipped:
-            origin = self.reused_skipped[step]
-            where = "there" if origin == self.source_run_id else f"in run {origin}"
-            return f"reused from run {self.source_run_id} (skipped {where}: its branch was not taken)"
-        origin = self.reused[step].get("origin_run_id", self.source_run_id)
-        if origin != self.source_run_id:
-            return f"reused from run {self.source_run_id} (computed in run {origin})"
-        return f"reused from run {self.source_run_id}"
-
-
-def is_unapplied_selective_run(conf: Mapping[str, Any] | None) -> bool:
-    """Whether a run's conf asks for selective execution that was not recorded yet.
-
-    A run created by :func:`create_selective_run` lists its ``reused_steps``; one triggered with a
-    plain conf block (``airflow dags trigger --conf``) does not until the scheduler listener applies it.
-    """
-    block = (conf or {}).get(CONF_KEY)
-    return isinstance(block, Mapping) and "reused_steps" not in block
 
 
 def ancestors(upstream: Mapping[str, Iterable[str]], names: Iterable[str]) -> set[str]:

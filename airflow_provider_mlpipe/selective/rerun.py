@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_mlpipe.selective.plan import CONF_KEY
+from airflow_provider_mlpipe.selective.model import CONF_KEY
 
 log = logging.getLogger(__name__)
 RETURN_VALUE = "return_value"

@@ -18,16 +18,18 @@ from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 from airflow_provider_mlpipe.selective.manifest import step_infos_from_dag
-from airflow_provider_mlpipe.selective.plan import (
+from airflow_provider_mlpipe.selective.model import (
     CONF_KEY,
     FINISHED_RUN_STATES,
     ReferenceRun,
     ReferenceStep,
     SelectiveExecutionConfig,
     SelectivePlan,
+    is_unapplied_selective_run,
+)
+from airflow_provider_mlpipe.selective.plan import (
     check_selected_names,
     choose_reference_run,
-    is_unapplied_selective_run,
     plan_selective_run,
 )
 

@@ -1,4 +1,5 @@
-"""Reading the steps of a spec: their common options, and the fields of each step kind."""
+"""Reading the steps of a spec: each step's kind and the fields of that kind (its name and common
+options are read by :mod:`airflow_provider_mlpipe.spec.step_options`)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,21 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from airflow_provider_mlpipe.exceptions import PipelineGraphError, SpecError
-from airflow_provider_mlpipe.model.cache import CacheConfig
 from airflow_provider_mlpipe.model.steps import (
     IO_NAME,
     STEP_KINDS,
-    STEP_NAME,
     ProcessingInput,
     ProcessingOutput,
     PropertyFile,
-    RetryPolicy,
     Step,
 )
-from airflow_provider_mlpipe.spec.expressions import ExpressionReader
 from airflow_provider_mlpipe.spec.fields import describe, suggestion
+from airflow_provider_mlpipe.spec.step_options import _CACHE_KEYS, _RETRY_KEYS, StepOptionsReader
 from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key
+
+# The name and the common options are read by StepOptionsReader (spec.step_options); the key lists of
+# retry and cache moved with them and stay importable from here.
+__all__ = ["_CACHE_KEYS", "_RETRY_KEYS", "StepReader"]
 
 _COMMON_STEP_KEYS = (
     "name",
@@ -78,12 +80,10 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
         "metadata",
     ),
 }
-_RETRY_KEYS = ("max_attempts", "interval_seconds", "backoff_rate", "max_interval_seconds")
 _PROPERTY_FILE_KEYS = ("name", "output", "path")
-_CACHE_KEYS = ("enabled", "expire_after")
 
 
-class StepReader(ExpressionReader):
+class StepReader(StepOptionsReader):
     """Reads the ``steps`` list: each step's name, kind, common options and kind-specific fields."""
 
     def read_steps(self, raw: Any, line: int | None) -> list[Step]:
@@ -125,85 +125,6 @@ class StepReader(ExpressionReader):
         # A value the checks above let through is still the spec's fault, not a crash.
         except (TypeError, ValueError) as error:
             raise self.error(f"invalid {kind} step: {error}", None, line) from None
-
-    def step_name(self, spec: Mapping[Any, Any], index: int, line: int | None) -> str:
-        name = self.require(spec, "name", what="a step", prefix=f"steps[{index}].")
-        name_line = line_of_key(spec, "name", line)
-        if not isinstance(name, str):
-            raise self.error(
-                f"a step name must be a string, got {describe(name)}", f"steps[{index}].name", name_line
-            )
-        if not STEP_NAME.fullmatch(name):
-            # Checked before anything else: the name becomes a task id and a folder of the artifact store.
-            self.step = name
-            raise self.error(
-                f"invalid step name {name!r}: use letters, digits, '_', '-', '.' (not first), at most 200",
-                "name",
-                name_line,
-            )
-        return name
-
-    def common_options(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "depends_on": self.optional_strings(spec, "depends_on"),
-            "retry_policy": self.retry(spec),
-            "display_name": self.optional_text(spec, "display_name"),
-            "description": self.optional_text(spec, "description"),
-            "code_files": self.optional_strings(spec, "code_files"),
-            "cache_config": self.cache(spec),
-        }
-        if spec.get("timeout") is not None:
-            options["timeout"] = self.number(spec["timeout"], "timeout", line_of_key(spec, "timeout"))
-        if "for_each" in spec:
-            options["for_each"] = self.optional_value(spec, "for_each")
-        if spec.get("max_concurrency") is not None:
-            options["max_concurrency"] = spec["max_concurrency"]
-        return options
-
-    def cache(self, spec: Mapping[Any, Any]) -> CacheConfig | None:
-        """``cache: {enabled: true, expire_after: P30D}`` (or ``cache: true``), of a step or a pipeline."""
-        if spec.get("cache") is None:
-            return None
-        line = line_of_key(spec, "cache")
-        raw = spec["cache"]
-        if isinstance(raw, bool):
-            return CacheConfig(enable_caching=raw)
-        cache = self.mapping(raw, "cache", line)
-        self.check_keys(cache, _CACHE_KEYS, what="cache", prefix="cache.")
-        self.note_keys(cache, prefix="cache.")
-        enabled = cache.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise self.error(
-                f"expected true or false, got {describe(enabled)}",
-                "cache.enabled",
-                line_of_key(cache, "enabled"),
-            )
-        expire_after = cache.get("expire_after")
-        if expire_after is not None:
-            expire_after = self.text(expire_after, "cache.expire_after", line_of_key(cache, "expire_after"))
-        try:
-            return CacheConfig(enable_caching=enabled, expire_after=expire_after)
-        except SpecError as error:
-            raise self.relocate(error, line_of_key(cache, "expire_after")) from None
-
-    def retry(self, spec: Mapping[Any, Any]) -> RetryPolicy | None:
-        if spec.get("retry") is None:
-            return None
-        line = line_of_key(spec, "retry")
-        retry = self.mapping(spec["retry"], "retry", line)
-        self.check_keys(retry, _RETRY_KEYS, what="retry", prefix="retry.")
-        self.note_keys(retry, prefix="retry.")
-        options: dict[str, Any] = {}
-        for key, value in retry.items():
-            field, key_line = f"retry.{key}", line_of_key(retry, key)
-            if key == "max_attempts" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise self.error(f"expected an integer, got {describe(value)}", field, key_line)
-            if value is not None or key != "max_interval_seconds":
-                options[key] = self.number(value, field, key_line)
-        try:
-            return RetryPolicy(**options)
-        except SpecError as error:  # a range (backoff_rate >= 1...): the model's rule, our line
-            raise self.relocate(error) from None
 
     def function_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
         self.note("code", line_of_key(spec, "function"))  # the model checks a "file.py:f" file as "code"
@@ -288,7 +209,7 @@ class StepReader(ExpressionReader):
         }
 
     def tuning_step(self, spec: Mapping[Any, Any]) -> dict[str, Any]:
-        from airflow_provider_mlpipe.model.tuning import RANGE_KINDS
+        from airflow_provider_mlpipe.model.tuning_ranges import RANGE_KINDS
 
         raw = self.mapping(
             self.require(spec, "hyperparameter_ranges", what="a tuning step"),
