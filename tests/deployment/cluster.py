@@ -59,11 +59,15 @@ def deployment_settings(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn,
         "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "AIRFLOW__MLPIPE__ARTIFACT_STORE": artifact_store,
         "AIRFLOW__MLPIPE__AWS_CONN_ID": AWS_CONN_ID,
         f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": aws_connection,
     }
+
+
+# Set for every component by tests/integration/servers.py too: they must be the same everywhere (a
+# worker's task signs in with the JWT secret and reaches the api-server at this URL).
+SHARED_KEYS = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL")
 
 
 # What the test components set besides: quicker reactions than production defaults, so that a
@@ -179,7 +183,7 @@ class CeleryCluster:
             aws_secret_access_key="testing",
         )
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "") -> list[str]:
         """Every object key in the bucket under ``prefix``."""
         client = self.s3()
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)  # type: ignore[attr-defined]

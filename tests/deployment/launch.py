@@ -97,7 +97,7 @@ def read_object(cluster: CeleryCluster, key: str) -> bytes:
 def registry_versions(cluster: CeleryCluster, group: str) -> list[dict[str, Any]]:
     """Every version document of a model group, read from the bucket behind the store's back."""
     prefix = f"{store_prefix(cluster)}registry/{group}/"
-    keys = [key for key in cluster.keys(prefix) if key.endswith(".json") and "/keys/" not in key]
+    keys = [key for key in cluster.object_keys(prefix) if key.endswith(".json") and "/keys/" not in key]
     return [json.loads(read_object(cluster, key)) for key in sorted(keys)]
 
 

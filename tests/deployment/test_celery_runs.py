@@ -51,7 +51,7 @@ def test_the_abalone_example_runs_on_celery_with_its_artifacts_in_s3(
     assert {ti["state"] for name, ti in instances.items() if name != "FailOnMse"} == {"success"}
     # Each try ran on one of the two Celery workers (the queue is theirs alone).
     assert all(ti["queue"] == "default" for ti in instances.values() if ti["try_number"])
-    keys = set(cluster.keys())
+    keys = set(cluster.object_keys())
     for step in ("Preprocess", "Train", "Evaluate"):
         for name, output in rest.record(reference, step)["outputs"].items():
             assert output["uri"].startswith(f"{cluster.store_url}/"), (step, name, output)
