@@ -16,10 +16,11 @@ import pytest
 
 from tests.deployment.cluster import CeleryCluster
 from tests.deployment.launch import blob_key, model_of, registry_versions, start_at_once
+from tests.integration import test_selective_servers as cases
 from tests.integration.servers import AirflowServers
 
-# The selective-execution cases and their fixtures, run here against the Celery deployment: pytest
-# collects them in this module, where ``servers`` is the deployment's.
+# The selective-execution fixtures and cases, run here against the Celery deployment: pytest collects
+# them in this module, where ``servers`` is the deployment's.
 from tests.integration.test_selective_servers import (  # noqa: F401
     Rest,
     assert_reused,
@@ -27,11 +28,19 @@ from tests.integration.test_selective_servers import (  # noqa: F401
     reference,
     rest,
     session,
-    test_rerun_the_failed_step_of_a_failed_run_with_a_plain_trigger,
-    test_rerun_train_and_evaluate_through_the_plugin_endpoint,
-    test_rerun_train_with_a_new_hyperparameter_through_the_python_api,
-    test_run_the_rarely_taken_fail_branch,
 )
+
+# In this order, first in the module: the first case's reference is the latest successful run.
+test_rerun_train_with_a_new_hyperparameter_through_the_python_api = (
+    cases.test_rerun_train_with_a_new_hyperparameter_through_the_python_api
+)
+test_rerun_train_and_evaluate_through_the_plugin_endpoint = (
+    cases.test_rerun_train_and_evaluate_through_the_plugin_endpoint
+)
+test_rerun_the_failed_step_of_a_failed_run_with_a_plain_trigger = (
+    cases.test_rerun_the_failed_step_of_a_failed_run_with_a_plain_trigger
+)
+test_run_the_rarely_taken_fail_branch = cases.test_run_the_rarely_taken_fail_branch
 
 pytestmark = pytest.mark.deployment
 
