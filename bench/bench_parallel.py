@@ -9,7 +9,8 @@ with the ``grid`` pipeline of the deployment tests (a training script and a regi
 2. the same number started one after the other, each waited for before the next starts.
 
 Prints both wall times and their ratio; asserts nothing about speed (it exits non-zero if a run
-fails). Needs Postgres and Redis on 127.0.0.1 and the celery extra.
+fails). Needs Postgres and Redis on 127.0.0.1 and the celery extra (without them it says so and
+exits 0).
 
 Run: ``.venv/bin/python bench/bench_parallel.py [--runs 20]`` (about 6 minutes on 2 cores).
 """
@@ -37,8 +38,9 @@ def main() -> int:
     args = parser.parse_args()
     missing = unavailable_services()
     if missing:
-        print("cannot start the Celery deployment: " + "; ".join(missing), file=sys.stderr)
-        return 2
+        # As the deployment tests do: say why, and do not fail `make bench` where there is none.
+        print("bench_parallel skipped, no Celery deployment: " + "; ".join(missing))
+        return 0
 
     from airflow_provider_mlpipe import Pipeline
     from airflow_provider_mlpipe.client import AirflowSession
