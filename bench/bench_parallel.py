@@ -47,6 +47,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as folder:
         home = Path(folder)
+        (home / "home").mkdir()
         started_at = time.monotonic()
         with celery_cluster(home / "home", deployment_dags(home / "dags")) as cluster:
             wait_for_dags(cluster, ("grid",))
