@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[examples,dev]"
+	$(BIN)/pip install -q -e ".[examples,dev,celery]"
 	touch $@
 
 example: setup
@@ -44,12 +44,13 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/pip install -q -e ".[examples,dev,bench]"
+	$(BIN)/pip install -q -e ".[examples,dev,celery,bench]"
 	$(BIN)/python bench/bench_factory.py
 	$(BIN)/python bench/bench_step_overhead.py
 	$(BIN)/python bench/bench_selective.py
 	$(BIN)/python bench/bench_data_passing.py
 	$(BIN)/python bench/bench_cache.py
+	$(BIN)/python bench/bench_parallel.py
 
 clean:
 	rm -rf .airflow-home .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,10 @@ class AirflowServers:
     url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # name -> the ``airflow`` arguments that start it (see ``start``).
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    # Settings of one component only, on top of ``env`` (name -> settings).
+    component_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def log(self, name: str) -> str:
         """The output of component ``name`` so far (for failure messages)."""
@@ -52,6 +56,30 @@ class AirflowServers:
         for name, process in self.processes.items():
             if process.poll() is not None:
                 raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{self.log(name)}")
+
+    def start(self, name: str) -> None:
+        """Start component ``name`` (again, after a stop or a kill) with the command it was given; its
+        output is appended to ``<home>/<name>.log``, in a process group of its own.
+
+        :param name: a key of ``commands``.
+        """
+        with open(self.home / f"{name}.log", "ab") as log:
+            # cwd=home: a source checkout's build metadata must not be imported twice.
+            self.processes[name] = subprocess.Popen(
+                [*AIRFLOW, *self.commands[name]],
+                env={**self.env, **self.component_env.get(name, {})},
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL component ``name`` and every process of its group, as a crash would, and reap it."""
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
     def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run an ``airflow`` CLI command against these components' DB."""
@@ -231,7 +259,11 @@ def dag_run_events(home: Path, run_id: str) -> list[str]:
     return [event["event"] for event in events if event["run_id"] == run_id]
 
 
-def _wait_healthy(servers: AirflowServers, deadline: float) -> None:
+def wait_healthy(servers: AirflowServers, deadline: float) -> None:
+    """Wait until the api-server says the scheduler (and dag-processor) are healthy.
+
+    :param deadline: a ``time.monotonic()`` value; TimeoutError (with the logs) after it.
+    """
     while time.monotonic() < deadline:
         servers.check_alive()
         try:
@@ -289,6 +321,7 @@ def airflow_servers(
     sqlite_wal: bool = True,
     users: Mapping[str, tuple[str, str]] | None = None,
     component_env: Mapping[str, Mapping[str, str]] | None = None,
+    extra_commands: Mapping[str, list[str]] | None = None,
 ) -> Iterator[AirflowServers]:
     """Migrate the DB, start api-server, scheduler and dag-processor, yield, then stop them all.
 
@@ -301,7 +334,8 @@ def airflow_servers(
         journal, as Airflow creates the file).
     :param users: real users (name -> (role, password)) instead of everyone being admin.
     :param component_env: settings for one component only (``"scheduler"``, ``"api-server"``,
-        ``"dag-processor"``) on top of the shared ones.
+        ``"dag-processor"``...) on top of the shared ones.
+    :param extra_commands: more components, name -> ``airflow`` arguments (e.g. Celery workers).
     """
     port = free_port()
     plugins = home / "plugins"
@@ -320,24 +354,17 @@ def airflow_servers(
         raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
     if sqlite_wal:
         use_write_ahead_log(home / "airflow.db")
-    commands = {
+    servers.component_env = {name: dict(settings) for name, settings in (component_env or {}).items()}
+    servers.commands = {
         "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         "scheduler": ["scheduler", "--skip-serve-logs"],
         "dag-processor": ["dag-processor"],
+        **{name: list(args) for name, args in (extra_commands or {}).items()},
     }
     try:
-        for name, args in commands.items():
-            with open(home / f"{name}.log", "wb") as log:
-                # cwd=home: a source checkout's build metadata must not be imported twice.
-                servers.processes[name] = subprocess.Popen(
-                    [*AIRFLOW, *args],
-                    env={**env, **(component_env or {}).get(name, {})},
-                    cwd=home,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        _wait_healthy(servers, time.monotonic() + start_timeout)
+        for name in servers.commands:
+            servers.start(name)
+        wait_healthy(servers, time.monotonic() + start_timeout)
         yield servers
     finally:
         for process in servers.processes.values():
