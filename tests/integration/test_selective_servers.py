@@ -456,8 +456,10 @@ def test_a_running_reference_and_a_run_of_another_pipeline_are_refused(
             session=session,
         )
     assert rest.runs() == before
+    # Clean-up, not the subject (stop() is tested with the executions API): on a slow machine the
+    # run may also have finished by now, and stop() leaves a finished run as it is.
     running.stop()
-    assert running.wait(poll=0.5, timeout=RUN_TIMEOUT).status == "failed"
+    assert running.wait(poll=0.5, timeout=RUN_TIMEOUT).status in ("failed", "success")
 
 
 def test_parallel_starts_from_threads_and_processes_are_independent(
