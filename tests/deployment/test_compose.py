@@ -63,6 +63,16 @@ def test_every_airflow_service_runs_the_same_image_with_the_same_settings(compos
     assert published == {"api-server": ["127.0.0.1:8080:8080"]}
 
 
+def test_the_components_start_after_the_migration_and_their_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    ready = {"postgres": "service_healthy", "redis": "service_healthy"}
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        conditions = {other: rule["condition"] for other, rule in services[name]["depends_on"].items()}
+        assert conditions.items() >= {**ready, "airflow-init": "service_completed_successfully"}.items(), name
+    assert services["airflow-init"]["command"] == ["db", "migrate"]
+    assert services["airflow-init"]["restart"] == "no"
+
+
 def test_the_dockerfile_installs_the_provider_with_the_celery_extra(compose: dict[str, Any]) -> None:
     dockerfile = (REPO / compose["x-airflow"]["build"]["dockerfile"]).read_text()
     assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
