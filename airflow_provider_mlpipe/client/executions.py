@@ -133,7 +133,11 @@ def execution_failure_reason(
         return note
     if failed:
         names = ", ".join(step.step_name for step in failed)
-        return f"step(s) {names} failed (no reason was recorded; see the task log)"
+        return (
+            f"step(s) {names} failed with no reason recorded by the step: its task process ended before "
+            "it could give one (a lost or killed worker, a task timeout, or an error before the step "
+            "started); see the task log"
+        )
     return "the execution was marked failed, and no step failed"
 
 

@@ -197,7 +197,9 @@ def step(name: str, status: str, reason: str | None = None) -> StepExecution:
             "failed",
             None,
             [step("A", "failed")],
-            "step(s) A failed (no reason was recorded; see the task log)",
+            "step(s) A failed with no reason recorded by the step: its task process ended before it "
+            "could give one (a lost or killed worker, a task timeout, or an error before the step "
+            "started); see the task log",
         ),
         ("failed", None, [step("A", "success")], "the execution was marked failed, and no step failed"),
     ],

@@ -1,5 +1,6 @@
-"""Faults on the Celery deployment: a worker killed with SIGKILL mid-training, the scheduler killed
-with SIGKILL mid-run and started again, and an S3 write the object store refuses.
+"""Faults on the Celery deployment: a worker killed with SIGKILL mid-training, the workers of every
+try of a step lost for good, the scheduler killed with SIGKILL mid-run and started again, and an S3
+write the object store refuses.
 
 Each test leaves the deployment as it found it (components started again), since the other modules
 share it.
@@ -127,6 +128,48 @@ def test_the_scheduler_killed_mid_run_and_started_again_completes_the_run(
     # The running try was left to finish, not run again; one model registered.
     assert steps["Train"].attempts == 1 and not (markers / "started-2").exists()
     assert len(versions_of(cluster, "slow", execution.execution_id)) == 1
+
+
+def test_a_step_whose_workers_are_lost_for_good_fails_after_its_retries_and_other_runs_go_on(
+    cluster: CeleryCluster, tmp_path: Path
+) -> None:
+    from airflow_provider_mlpipe import Pipeline
+    from airflow_provider_mlpipe.client import AirflowSession
+
+    markers = tmp_path / "markers"
+    execution = start_slow(cluster, markers, HangEvery=True)
+    killed = []
+    try:
+        # Each try's worker dies with it, as a machine that is gone: the first...
+        first = worker_of(cluster, int(wait_for_file(cluster, markers / "started-1")))
+        kill_tree(cluster, first)
+        killed.append(first)
+        # ...while the other worker still takes other executions,
+        grid = Pipeline.from_yaml(cluster.servers.dags_folder / "grid.pipeline.yaml")
+        other = grid.start(parameters={"Depth": 2}, session=AirflowSession(cluster.url))
+        assert other.wait(poll=2, timeout=RUN_TIMEOUT).status == "success", cluster.logs()
+        # ...then the retry's, on that other worker: no worker is left, and no try left.
+        second = worker_of(cluster, int(wait_for_file(cluster, markers / "started-2")))
+        assert second != first
+        kill_tree(cluster, second)
+        killed.append(second)
+        description = execution.wait(poll=2, timeout=RUN_TIMEOUT)
+        steps = {step.step_name: step for step in execution.list_steps()}
+    finally:
+        for name in killed:
+            cluster.servers.start(name)
+    assert description.status == "failed", (steps, cluster.logs())
+    assert steps["Train"].status == "failed" and steps["Train"].attempts == 2
+    assert steps["Register"].status == "upstream_failed"
+    assert not (markers / "started-3").exists()
+    # The step could not say why (its process was killed); the execution says which step failed and
+    # what that means.
+    reason = description.failure_reason or ""
+    assert "step(s) Train failed" in reason and "lost or killed worker" in reason, reason
+    assert versions_of(cluster, "slow", execution.execution_id) == []
+    # With its workers back, the deployment runs executions again.
+    again = grid.start(parameters={"Depth": 4}, session=AirflowSession(cluster.url))
+    assert again.wait(poll=2, timeout=RUN_TIMEOUT).status == "success", cluster.logs()
 
 
 DENIED_SPEC = """

@@ -46,6 +46,8 @@ class AirflowServers:
     commands: dict[str, list[str]] = field(default_factory=dict)
     # Settings of one component only, on top of ``env`` (name -> settings).
     component_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Components killed on purpose (a fault test) and not started again: not a failure.
+    killed: set[str] = field(default_factory=set)
 
     def log(self, name: str) -> str:
         """The output of component ``name`` so far (for failure messages)."""
@@ -53,8 +55,9 @@ class AirflowServers:
         return path.read_text(errors="replace")[-6000:] if path.exists() else ""
 
     def check_alive(self) -> None:
+        """Raise, with its log, if a component ended that was not killed on purpose (:meth:`kill`)."""
         for name, process in self.processes.items():
-            if process.poll() is not None:
+            if process.poll() is not None and name not in self.killed:
                 raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{self.log(name)}")
 
     def start(self, name: str) -> None:
@@ -63,6 +66,7 @@ class AirflowServers:
 
         :param name: a key of ``commands``.
         """
+        self.killed.discard(name)
         with open(self.home / f"{name}.log", "ab") as log:
             # cwd=home: a source checkout's build metadata must not be imported twice.
             self.processes[name] = subprocess.Popen(
@@ -80,6 +84,7 @@ class AirflowServers:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
+        self.killed.add(name)
 
     def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run an ``airflow`` CLI command against these components' DB."""

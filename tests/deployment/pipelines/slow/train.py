@@ -1,4 +1,5 @@
-"""A training script that takes its time; with HANG its first try writes half a model, then hangs."""
+"""A training script that takes its time; with HANG its first try writes half a model, then hangs;
+with HANG_EVERY every try hangs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ if attempt == 1 and os.environ["HANG"].lower() == "true":
     # Half a model in the model folder: only a finished script's folder may ever reach the store.
     model.write_text((markers / "partial-content").read_text())
     (markers / "started-1").write_text(str(os.getpid()))
+    time.sleep(600)
+if os.environ["HANG_EVERY"].lower() == "true":
+    (markers / f"started-{attempt}").write_text(str(os.getpid()))
     time.sleep(600)
 (markers / f"started-{attempt}").write_text(str(os.getpid()))
 time.sleep(args.seconds)
