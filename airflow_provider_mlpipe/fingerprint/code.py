@@ -23,7 +23,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +72,18 @@ def _parsed(path: Path) -> tuple[str, tuple[tuple[str, int], ...]]:
 
 
 # Module lookups remembered during one DAG-file parse (see :func:`remembered_lookups`); None outside.
-_LOOKUPS: ContextVar[dict[tuple[str, Path], list[Path]] | None] = ContextVar("mlpipe_lookups", default=None)
+_LOOKUPS: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("mlpipe_lookups", default=None)
 
 
 @contextmanager
 def remembered_lookups() -> Iterator[None]:
-    """Remember where modules are found until the block ends.
+    """Remember where modules and roots are found until the block ends.
 
-    The DAG-file loader builds every pipeline of a folder in one such block: its steps import the same
-    modules from the same roots, and looking each one up again for every step (a few ``stat`` calls
-    per root) was a good part of a large file's parse. Files do not move within one parse; a later
-    parse looks again.
+    The DAG-file loader builds every pipeline of a folder in one such block: its steps have the same
+    few roots (a script's folder, the spec's folder, the dags folder) and import the same modules
+    from them, and resolving and looking each one up again for every step (a few ``stat`` calls each)
+    was a good part of a large file's parse. Files do not move within one parse; a later parse looks
+    again.
     """
     token = _LOOKUPS.set({})
     try:
@@ -92,18 +92,22 @@ def remembered_lookups() -> Iterator[None]:
         _LOOKUPS.reset(token)
 
 
+def _remembered(key: tuple[Any, ...], find: Callable[[], Any]) -> Any:
+    """``find()``, remembered under ``key`` within :func:`remembered_lookups` (computed each time outside)."""
+    lookups = _LOOKUPS.get()
+    if lookups is None:
+        return find()
+    if key not in lookups:
+        lookups[key] = find()
+    return lookups[key]
+
+
 def _module_files(name: str, folder: Path) -> list[Path]:
     """The files that importing the dotted ``name`` from ``folder`` runs: each package's
     ``__init__.py`` on the way and the module itself; empty unless the whole name resolves there."""
     if not name:
         return []
-    lookups = _LOOKUPS.get()
-    if lookups is None:
-        return _find_module_files(name, folder)
-    key = (name, folder)
-    if key not in lookups:
-        lookups[key] = _find_module_files(name, folder)
-    return list(lookups[key])
+    return list(_remembered(("module", name, folder), lambda: _find_module_files(name, folder)))
 
 
 def _find_module_files(name: str, folder: Path) -> list[Path]:
@@ -122,14 +126,8 @@ def _find_module_files(name: str, folder: Path) -> list[Path]:
     return found  # a package: its __init__ files (none for a namespace package)
 
 
-@lru_cache(maxsize=256)
 def _resolved_roots(roots: tuple[str, ...]) -> tuple[Path, ...]:
-    """The existing folders among ``roots``, resolved, without repeats, in order.
-
-    Remembered by the roots' names: every step of a DAG file has the same few roots (its script's
-    folder, the spec's folder, the dags folder), and resolving each one for each step was a good part
-    of building a large DAG file's DAGs.
-    """
+    """The existing folders among ``roots``, resolved, without repeats, in order."""
     resolved: list[Path] = []
     for root in roots:
         path = Path(root).resolve()
@@ -153,7 +151,8 @@ class CodeInventory:
     """
 
     def __init__(self, roots: Iterable[Path | None]) -> None:
-        self.roots: list[Path] = list(_resolved_roots(tuple(str(root) for root in roots if root is not None)))
+        names = tuple(str(root) for root in roots if root is not None)
+        self.roots: list[Path] = list(_remembered(("roots", names), lambda: _resolved_roots(names)))
         self.files: dict[str, str] = {}
         self._seen: set[Path] = set()
 

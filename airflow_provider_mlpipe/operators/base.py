@@ -124,6 +124,10 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
         digest, code_files = step_digest_and_code(step)
         self.mlpipe_step = step_manifest(step.kind, digest)
         self.mlpipe_sources = sources_manifest(step, code_files)
+        # The code files as this DAG's build read them: on a worker the DAG is built when the task
+        # starts, so the task's fingerprint and its check of reused steps take them from here instead
+        # of reading and hashing every file again.
+        self.mlpipe_code_files = code_files
         # One item of a fan-out step (set by Airflow's dynamic task mapping), else NO_ITEM.
         self.mlpipe_item = mlpipe_item
 
@@ -174,7 +178,7 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
                 check_loop_gate(runtime, self.step.loop_gate)
             # The digest computed when this task's DAG was built, at this task's start.
             fingerprinting = time.perf_counter()
-            fingerprint = runtime_fingerprint(runtime, self.mlpipe_step["digest"])
+            fingerprint = runtime_fingerprint(runtime, self.mlpipe_step["digest"], self.mlpipe_code_files)
             fingerprinted = time.perf_counter() - fingerprinting
             verify_reused_upstream(self, context, runtime)
             # A fan-out step is not cached as a whole: its items run as their own (mapped) tasks.

@@ -2,11 +2,12 @@
 
 Upstream artifacts are named by the digests in their producers' records (no data is read); literal
 inputs by the content digest of what is at their location now (remembered by identity: a large file
-is hashed once); code by the digest computed when this task's DAG was built.
+is hashed once); code by the digest and code files read when this task's DAG was built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import StepExecutionError
@@ -15,7 +16,6 @@ from airflow_provider_mlpipe.fingerprint import (
     LITERAL_INPUT,
     StepFingerprint,
     code_digest,
-    code_inventory,
     literal_sources,
 )
 from airflow_provider_mlpipe.model.expressions import ExecutionVariable, JsonGet, StepOutput
@@ -98,10 +98,11 @@ def literal_input_digests(runtime: StepRuntime, step: Step | None = None) -> dic
     return items
 
 
-def runtime_fingerprint(runtime: StepRuntime, digest: str) -> StepFingerprint:
+def runtime_fingerprint(runtime: StepRuntime, digest: str, code_files: Mapping[str, str]) -> StepFingerprint:
     """The fingerprint of the running step.
 
     :param digest: the step's digest, computed when this task's DAG was built.
+    :param code_files: its code inventory (``fingerprint.code_inventory``), read in the same build.
     """
     step = runtime.step
     parameters: dict[str, Any] = {}
@@ -111,11 +112,10 @@ def runtime_fingerprint(runtime: StepRuntime, digest: str) -> StepFingerprint:
             parameters[reference.name] = runtime.parameters.get(reference.name)
         elif isinstance(reference, ExecutionVariable):
             execution[reference.name] = runtime.execution_variable(reference.name)
-    inventory = code_inventory(step)
     return StepFingerprint(
         digest=digest,
-        code_digest=code_digest(inventory),
-        code_files=inventory,
+        code_digest=code_digest(code_files),
+        code_files=dict(code_files),
         parameters=dict(sorted(parameters.items())),
         execution=execution,
         inputs={**artifact_inputs(runtime), **literal_input_digests(runtime)},

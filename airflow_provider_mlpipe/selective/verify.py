@@ -50,7 +50,12 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
         if not isinstance(record, Mapping) or step is None or task is None:
             continue
         manifest = getattr(task, "mlpipe_step", None) or {}
-        current: dict[str, Any] = {"digest": manifest.get("digest"), "code_files": code_inventory(step)}
+        # The code files as this worker's build of the DAG read them (at this task's start).
+        code_files = getattr(task, "mlpipe_code_files", None)
+        current: dict[str, Any] = {
+            "digest": manifest.get("digest"),
+            "code_files": code_inventory(step) if code_files is None else code_files,
+        }
         recorded: dict[str, Any] = {"digest": record.get("digest"), "code_files": record.get("code_files")}
         inputs = record.get("inputs")
         if isinstance(inputs, Mapping):
