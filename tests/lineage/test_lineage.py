@@ -24,6 +24,10 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     name = f"lineage_{uuid.uuid4().hex[:8]}"
     spec = make_project(tmp_path_factory.mktemp("lineage") / "project", name)
+    # A data set of its own: the store is shared by the session's tests, and other projects' runs of
+    # the same bytes are downstream of the same digest.
+    raw = spec.parent / "data" / "raw.csv"
+    raw.write_text(raw.read_text() + f"{int(name[-8:], 16)},0\n")
     pipeline = Pipeline.from_yaml(spec)
     first = pipeline.start(session=LocalSession(), parameters={"Alpha": 0.75}).execution_id
     second = pipeline.start(session=LocalSession(), parameters={"Alpha": 0.75}).execution_id
