@@ -14,11 +14,9 @@ from airflow_provider_mlpipe.model.step_fields import (
     ProcessingInput,
     ProcessingOutput,
     PropertyFile,
-    _callable_name,
-    _callable_source_digest,
-    _function_file,
     check_function,
     check_pass_env,
+    function_definition,
     pass_env_definition,
 )
 
@@ -58,13 +56,11 @@ class FunctionStep(Step):
         return ((f"arguments.{key}", value) for key, value in self.arguments.items())
 
     def code_files(self) -> list[Path]:
-        script = _function_file(self.function)
-        return [self.resolve_path(script)] if script else []
+        return self._script_files(None, self.function)
 
     def _definition_fields(self) -> dict[str, Any]:
         return {
-            "function": _callable_name(self.function),
-            "function_source": _callable_source_digest(self.function),
+            **function_definition(self.function),
             "arguments": to_canonical(self.arguments),
             "outputs": self.outputs,
             "allow_pickle": self.allow_pickle,
@@ -201,8 +197,7 @@ class TrainingStep(Step):
         yield from ((f"env.{key}", value) for key, value in self.env.items())
 
     def code_files(self) -> list[Path]:
-        script = self.code or _function_file(self.function)
-        return [self.resolve_path(script)] if script else []
+        return self._script_files(self.code, self.function)
 
     def input_names(self) -> list[str]:
         return list(self.channels)
@@ -210,8 +205,7 @@ class TrainingStep(Step):
     def _definition_fields(self) -> dict[str, Any]:
         return {
             "code": self.code,
-            "function": _callable_name(self.function) if self.function else None,
-            "function_source": _callable_source_digest(self.function) if self.function else None,
+            **function_definition(self.function),
             "hyperparameters": to_canonical(self.hyperparameters),
             "inputs": to_canonical(self.channels),
             "command": self.command,

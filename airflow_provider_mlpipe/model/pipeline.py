@@ -50,8 +50,6 @@ __all__ = [
     "check_count",
     "check_schedule",
 ]
-# The name the parallelism check had before it moved to pipeline_options.
-_check_count = check_count
 
 
 # Where a problem was found: (step name or None, field or None) -> line in the spec file.

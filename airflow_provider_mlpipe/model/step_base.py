@@ -19,6 +19,7 @@ from airflow_provider_mlpipe.model.step_fields import (
     STEP_NAME,
     PropertyFile,
     RetryPolicy,
+    _function_file,
     check_code_files,
     check_timeout,
 )
@@ -151,6 +152,11 @@ class Step:
     def code_files(self) -> list[Path]:
         """Files the step runs; they must exist, and their content is part of the step's digest."""
         return []
+
+    def _script_files(self, code: str | None, function: Any) -> list[Path]:
+        """``code_files`` of a step that runs a ``code`` script or a function (of a file, or not)."""
+        script = code or _function_file(function)
+        return [self.resolve_path(script)] if script else []
 
     def input_names(self) -> list[str]:
         """The names of the step's input folders (processing inputs, training channels)."""

@@ -168,6 +168,13 @@ def _callable_source_digest(function: Callable[..., Any] | str) -> str | None:
         return None
 
 
+def function_definition(function: Callable[..., Any] | str | None) -> dict[str, str | None]:
+    """The ``function`` and ``function_source`` fields of a step's definition (None without a function)."""
+    if not function:
+        return {"function": None, "function_source": None}
+    return {"function": _callable_name(function), "function_source": _callable_source_digest(function)}
+
+
 # A variable name, or a prefix and "*" (``AWS_*``): what ``pass_env`` accepts.
 PASS_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 

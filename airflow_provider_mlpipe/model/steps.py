@@ -14,7 +14,7 @@ from airflow_provider_mlpipe.model.decision_steps import (
     FailStep,
     RegisterModel,
 )
-from airflow_provider_mlpipe.model.step_base import Step, _step_name
+from airflow_provider_mlpipe.model.step_base import Step
 from airflow_provider_mlpipe.model.step_fields import (
     CODE_KINDS,
     IO_NAME,
@@ -27,9 +27,6 @@ from airflow_provider_mlpipe.model.step_fields import (
     ProcessingOutput,
     PropertyFile,
     RetryPolicy,
-    _callable_name,
-    _callable_source_digest,
-    _function_file,
     check_code_files,
     check_function,
     check_pass_env,
@@ -60,10 +57,6 @@ __all__ = [
     "RetryPolicy",
     "Step",
     "TrainingStep",
-    "_callable_name",
-    "_callable_source_digest",
-    "_function_file",
-    "_step_name",
     "check_code_files",
     "check_function",
     "check_pass_env",

@@ -11,11 +11,9 @@ from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.model.expressions import to_canonical
 from airflow_provider_mlpipe.model.step_base import Step
 from airflow_provider_mlpipe.model.step_fields import (
-    _callable_name,
-    _callable_source_digest,
-    _function_file,
     check_function,
     check_pass_env,
+    function_definition,
     pass_env_definition,
 )
 
@@ -106,8 +104,7 @@ class TransformStep(Step):
         return ["data", "model"]
 
     def code_files(self) -> list[Path]:
-        script = self.code or _function_file(self.function)
-        return [self.resolve_path(script)] if script else []
+        return self._script_files(self.code, self.function)
 
     def _definition_fields(self) -> dict[str, Any]:
         return {
@@ -116,8 +113,7 @@ class TransformStep(Step):
             "model_package_group_name": to_canonical(self.model_package_group_name),
             "model_version": to_canonical(self.model_version),
             "code": self.code,
-            "function": _callable_name(self.function) if self.function else None,
-            "function_source": _callable_source_digest(self.function) if self.function else None,
+            **function_definition(self.function),
             "arguments": to_canonical(self.arguments),
             "env": to_canonical(self.env),
             "command": self.command,

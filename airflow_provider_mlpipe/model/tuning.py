@@ -27,9 +27,6 @@ from airflow_provider_mlpipe.model.tuning_ranges import (
     ContinuousParameter,
     IntegerParameter,
     ParameterRange,
-    _check_bounds,
-    _literal,
-    _number,
     trials,
 )
 
@@ -46,9 +43,6 @@ __all__ = [
     "IntegerParameter",
     "ParameterRange",
     "TuningStep",
-    "_check_bounds",
-    "_literal",
-    "_number",
     "best_trial",
     "trials",
 ]

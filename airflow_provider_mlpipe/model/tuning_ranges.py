@@ -9,7 +9,7 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.model.expressions import Expression, to_canonical
@@ -55,32 +55,22 @@ def _number(value: Any, *, integer: bool, step: str, field: str) -> None:
 
 
 @dataclass
-class IntegerParameter(ParameterRange):
-    """Integers from ``min_value`` to ``max_value``, both included.
-
-    :param scaling_type: ``Auto``/``Linear`` or ``Logarithmic`` (random search draws on a log scale).
-    """
+class _BoundedRange(ParameterRange):
+    """What Integer and Continuous ranges share: the bounds, the scaling, their checks and dict form."""
 
     min_value: Any
     max_value: Any
     scaling_type: str = "Auto"
-    kind: ClassVar[str] = "Integer"
+    # Whether the bounds must be integers (else any finite number).
+    integer: ClassVar[bool] = False
 
     def check(self, *, step: str, field: str) -> None:
-        _number(self.min_value, integer=True, step=step, field=f"{field}.min_value")
-        _number(self.max_value, integer=True, step=step, field=f"{field}.max_value")
+        _number(self.min_value, integer=self.integer, step=step, field=f"{field}.min_value")
+        _number(self.max_value, integer=self.integer, step=step, field=f"{field}.max_value")
         _check_bounds(self, step=step, field=field)
 
-    def grid(self, *, step: str, field: str) -> list[Any]:
-        return list(range(self.min_value, self.max_value + 1))
-
-    def sample(self, rng: random.Random) -> Any:
-        if self.scaling_type == "Logarithmic" and self.min_value > 0:
-            return round(math.exp(rng.uniform(math.log(self.min_value), math.log(self.max_value))))
-        return rng.randint(self.min_value, self.max_value)
-
-    def resolved(self, evaluate: Callable[[Any], Any]) -> IntegerParameter:
-        return IntegerParameter(evaluate(self.min_value), evaluate(self.max_value), self.scaling_type)
+    def resolved(self, evaluate: Callable[[Any], Any]) -> Self:
+        return type(self)(evaluate(self.min_value), evaluate(self.max_value), self.scaling_type)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,21 +82,35 @@ class IntegerParameter(ParameterRange):
 
 
 @dataclass
-class ContinuousParameter(ParameterRange):
+class IntegerParameter(_BoundedRange):
+    """Integers from ``min_value`` to ``max_value``, both included.
+
+    :param scaling_type: ``Auto``/``Linear`` or ``Logarithmic`` (random search draws on a log scale).
+    """
+
+    kind: ClassVar[str] = "Integer"
+    integer: ClassVar[bool] = True
+
+    def grid(self, *, step: str, field: str) -> list[Any]:
+        return list(range(self.min_value, self.max_value + 1))
+
+    def sample(self, rng: random.Random) -> Any:
+        if self.scaling_type == "Logarithmic" and self.min_value > 0:
+            return round(math.exp(rng.uniform(math.log(self.min_value), math.log(self.max_value))))
+        return rng.randint(self.min_value, self.max_value)
+
+
+@dataclass
+class ContinuousParameter(_BoundedRange):
     """Real numbers from ``min_value`` to ``max_value``: for random search (grid search cannot list them).
 
     :param scaling_type: ``Auto``/``Linear`` or ``Logarithmic``.
     """
 
-    min_value: Any
-    max_value: Any
-    scaling_type: str = "Auto"
     kind: ClassVar[str] = "Continuous"
 
     def check(self, *, step: str, field: str) -> None:
-        _number(self.min_value, integer=False, step=step, field=f"{field}.min_value")
-        _number(self.max_value, integer=False, step=step, field=f"{field}.max_value")
-        _check_bounds(self, step=step, field=field)
+        super().check(step=step, field=field)
         if self.scaling_type == "Logarithmic" and _literal(self.min_value) and self.min_value <= 0:
             raise SpecError("a Logarithmic range needs min_value > 0", step=step, field=f"{field}.min_value")
 
@@ -122,17 +126,6 @@ class ContinuousParameter(ParameterRange):
         if self.scaling_type == "Logarithmic":
             return math.exp(rng.uniform(math.log(self.min_value), math.log(self.max_value)))
         return rng.uniform(self.min_value, self.max_value)
-
-    def resolved(self, evaluate: Callable[[Any], Any]) -> ContinuousParameter:
-        return ContinuousParameter(evaluate(self.min_value), evaluate(self.max_value), self.scaling_type)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.kind,
-            "min_value": to_canonical(self.min_value),
-            "max_value": to_canonical(self.max_value),
-            "scaling_type": self.scaling_type,
-        }
 
 
 @dataclass
@@ -167,7 +160,7 @@ def _literal(value: Any) -> bool:
     return not isinstance(value, Expression)
 
 
-def _check_bounds(rng: IntegerParameter | ContinuousParameter, *, step: str, field: str) -> None:
+def _check_bounds(rng: _BoundedRange, *, step: str, field: str) -> None:
     if rng.scaling_type not in SCALINGS:
         raise SpecError(
             f"scaling_type must be one of {', '.join(SCALINGS)}, got {rng.scaling_type!r}",

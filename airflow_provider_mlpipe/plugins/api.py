@@ -230,9 +230,7 @@ def run_graph(dag_id: str, run_id: str) -> dict[str, Any]:
     the view's tab on every DAG run, and the view says so instead of failing).
     """
     from airflow.models.dagbag import DBDagBag
-    from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
     from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason
     from airflow_provider_mlpipe.plugins.run_graph import run_graph as read_run_graph
@@ -244,10 +242,18 @@ def run_graph(dag_id: str, run_id: str) -> dict[str, Any]:
         reason = not_a_pipeline_reason(dag)
         if reason is not None:
             return {"dag_id": dag_id, "pipeline": False, "reason": reason}
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-        if run is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"pipeline {dag_id!r} has no run {run_id!r}")
-        return read_run_graph(dag, run, session=session)
+        return read_run_graph(dag, _pipeline_run(session, dag_id, run_id), session=session)
+
+
+def _pipeline_run(session: Any, dag_id: str, run_id: str) -> Any:
+    """The DAG run ``run_id`` of pipeline ``dag_id``; 404 if there is none."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    if run is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"pipeline {dag_id!r} has no run {run_id!r}")
+    return run
 
 
 @app.get(
@@ -257,9 +263,7 @@ def run_graph(dag_id: str, run_id: str) -> dict[str, Any]:
 def run_lineage(dag_id: str, run_id: str) -> dict[str, Any]:
     """What each step of run ``run_id`` read and wrote, from the run's step records."""
     from airflow.models.dagbag import DBDagBag
-    from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
     from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason
     from airflow_provider_mlpipe.plugins.run_lineage import run_lineage as read_run_lineage
@@ -268,10 +272,7 @@ def run_lineage(dag_id: str, run_id: str) -> dict[str, Any]:
         dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
         if dag is None or not_a_pipeline_reason(dag) is not None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pipeline named {dag_id!r}")
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-        if run is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"pipeline {dag_id!r} has no run {run_id!r}")
-        return read_run_lineage(dag, run, session=session)
+        return read_run_lineage(dag, _pipeline_run(session, dag_id, run_id), session=session)
 
 
 @app.get(

@@ -19,7 +19,7 @@ A failed selected step fails the run without help from here: every pipeline ends
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -94,32 +94,37 @@ def note_failed_steps(dag_run: Any) -> None:
 
     Runs in the scheduler's transaction; never raises (a listener error must not disturb it).
     """
-    from sqlalchemy.orm import object_session
-
     from airflow_provider_mlpipe import dagruns
 
-    try:
-        session = object_session(dag_run)
-        if session is not None:
-            dagruns.note_failed_steps(dag_run, session=session)
-    except Exception:
-        log.exception("mlpipe: could not note why the steps of run %s failed", dag_run.run_id)
+    _note_in_run_session(
+        dag_run, dagruns.note_failed_steps, "mlpipe: could not note why the steps of run %s failed"
+    )
 
 
 def note_cache_hits(dag_run: Any) -> None:
     """Note each cache hit's source on its task instance; never raises (see ``note_failed_steps``)."""
-    from sqlalchemy.orm import object_session
-
     from airflow_provider_mlpipe import dagruns
 
     if OUTCOME_TASK_ID not in getattr(getattr(dag_run, "dag", None), "task_dict", {}):
         return  # not a pipeline
+    _note_in_run_session(dag_run, dagruns.note_cache_hits, "mlpipe: could not note the cache hits of run %s")
+
+
+def _note_in_run_session(dag_run: Any, write_notes: Callable[..., object], failure: str) -> None:
+    """Call ``write_notes`` in the session ``dag_run`` belongs to (none: nothing to do); never raises.
+
+    :param write_notes: ``write_notes(dag_run, session=...)``, one of :mod:`~airflow_provider_mlpipe.dagruns`'
+        note writers.
+    :param failure: the message logged with the exception, ``%s`` standing for the run id.
+    """
+    from sqlalchemy.orm import object_session
+
     try:
         session = object_session(dag_run)
         if session is not None:
-            dagruns.note_cache_hits(dag_run, session=session)
+            write_notes(dag_run, session=session)
     except Exception:
-        log.exception("mlpipe: could not note the cache hits of run %s", dag_run.run_id)
+        log.exception(failure, dag_run.run_id)
 
 
 def apply_or_fail(dag_run: Any, dag: Any, session: Any) -> bool:
