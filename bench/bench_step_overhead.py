@@ -11,18 +11,12 @@ Run: ``python bench/bench_step_overhead.py [--steps 20] [--repeat 3]``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-HOME = Path(tempfile.mkdtemp(prefix="mlpipe-bench-home-"))
-os.environ["AIRFLOW_HOME"] = str(HOME)
-os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(HOME / "dags")
-os.environ["AIRFLOW__MLPIPE__ARTIFACT_STORE"] = str(HOME / "artifacts")
-(HOME / "dags").mkdir()
+from _common import throwaway_home
+
+HOME = throwaway_home()
 
 
 def noop(value: int = 0) -> int:

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,6 +284,27 @@ def wait_healthy(servers: AirflowServers, deadline: float) -> None:
     raise TimeoutError(
         f"Airflow did not become healthy:\n{servers.log('api-server')}\n{servers.log('scheduler')}"
     )
+
+
+def wait_for_dags(
+    rest: RestCalls, servers: AirflowServers, dag_ids: Iterable[str], timeout: float = 120
+) -> None:
+    """Wait until the api-server knows each DAG, i.e. the dag-processor has parsed its file.
+
+    Stops at the first DAG not known yet and checks again a second later, so a module's
+    fixture can yield servers whose DAGs the tests may trigger at once.
+
+    :param rest: calls the api-server (as whichever user the servers require).
+    :param servers: the running servers; a dead component fails the wait at once.
+    :param dag_ids: the DAGs to wait for.
+    :param timeout: seconds; an AssertionError with the dag-processor's log after them.
+    """
+    dag_ids = tuple(dag_ids)
+    deadline = time.monotonic() + timeout
+    while any(rest.call("GET", f"/api/v2/dags/{dag_id}")[0] != 200 for dag_id in dag_ids):
+        assert time.monotonic() < deadline, servers.log("dag-processor")
+        servers.check_alive()
+        time.sleep(1)
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:

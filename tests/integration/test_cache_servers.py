@@ -6,7 +6,6 @@ change yet (the planner refuses) or not (the selected step refuses on its worker
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, wait_for_dags
 from tests.project import make_project, runs
 
 pytestmark = pytest.mark.integration
@@ -35,11 +34,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
         home, dags, extra_env={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
     ) as running:
         rest = RestCalls(running.url)
-        deadline = time.monotonic() + 120
-        while rest.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200:
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(rest, running, [PIPELINE])
         yield running
 
 

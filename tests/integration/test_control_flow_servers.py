@@ -7,14 +7,13 @@ provider's endpoint from the serialized DAG, reuses the tuning step without runn
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, wait_for_dags
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +32,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     shutil.copytree(REPO / "dags" / "abalone", dags / "abalone")
     with airflow_servers(home, dags) as running:
         rest = RestCalls(running.url)
-        deadline = time.monotonic() + 120
-        while rest.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200:
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(rest, running, [PIPELINE])
         yield running
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, wait_for_dags
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +56,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     (dags / "crash.py").write_text(textwrap.dedent(CRASH).lstrip())
     with airflow_servers(home, dags) as running:
         rest = RestCalls(running.url)
-        deadline = time.monotonic() + 120
-        while rest.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200:
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(rest, running, [PIPELINE])
         yield running
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, wait_for_dags
 
 pytestmark = pytest.mark.integration
 
@@ -109,13 +109,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     ) as running:
         assert "timeout" not in running.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         rest = Rest(running)
-        deadline = time.monotonic() + 120
-        while rest.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200 or (
-            rest.call("GET", "/api/v2/dags/abalone")[0] != 200
-        ):
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(rest, running, [PIPELINE, "abalone"])
         yield running
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, wait_for_dags
 
 pytestmark = pytest.mark.integration
 
@@ -79,11 +79,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     }
     with airflow_servers(home, dags, users=USERS, extra_env=settings) as running:
         admin = as_user(running, "admin")
-        deadline = time.monotonic() + 120
-        while admin.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200:
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(admin, running, [PIPELINE])
         yield running
 
 

@@ -26,7 +26,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, dag_run_events
+from tests.integration.servers import (
+    AirflowServers,
+    RestCalls,
+    airflow_servers,
+    dag_run_events,
+    wait_for_dags,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -76,13 +82,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     shutil.copytree(REPO / "dags" / "abalone", dags / "abalone")
     with airflow_servers(home, dags) as running:
         rest = Rest(running.url)
-        deadline = time.monotonic() + 120
-        while rest.call("GET", f"/api/v2/dags/{PIPELINE}")[0] != 200 or (
-            rest.call("GET", "/api/v2/dags/abalone_python")[0] != 200
-        ):
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(rest, running, [PIPELINE, "abalone_python"])
         yield running
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import AirflowServers, RestCalls, airflow_servers
+from tests.integration.servers import AirflowServers, RestCalls, airflow_servers, wait_for_dags
 
 pytestmark = pytest.mark.integration
 
@@ -81,11 +81,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     shutil.copy(REPO / "dags" / "mlpipe_pipelines.py", dags / "mlpipe_pipelines.py")
     with airflow_servers(home, dags) as running:
         rest = Rest(running.url)
-        deadline = time.monotonic() + 120
-        while any(rest.call("GET", f"/api/v2/dags/{dag_id}")[0] != 200 for dag_id in (PIPELINE, PLAIN)):
-            assert time.monotonic() < deadline, running.log("dag-processor")
-            running.check_alive()
-            time.sleep(1)
+        wait_for_dags(rest, running, [PIPELINE, PLAIN])
         yield running
 
 
