@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mlpipe.fingerprint.code import CodeInventory, callable_file, module_file
+from airflow_provider_mlpipe.fingerprint.code import CodeInventory, callable_file, module_file, remembered
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.model.steps import Step
@@ -56,6 +56,27 @@ def dependency_files(step: Step) -> dict[str, str]:
     """The code files of ``step`` beyond its script: project-local modules imported by its script or
     function file, a ``"module:function"``'s own module, and its declared ``code_files``; name -> sha256
     hex (``"missing"`` for a declared file that is gone)."""
+    from airflow_provider_mlpipe.settings import dags_folder
+
+    function = getattr(step, "function", None)
+    # What the answer depends on: the steps of a folder's pipelines mostly share a few scripts and
+    # modules, so one parse (see ``remembered_lookups``) walks each set of imports once.
+    key = (
+        "dependencies",
+        tuple(step.code_files()),
+        function,
+        step.base_dir,
+        tuple(getattr(step, "declared_code_files", [])),
+        dags_folder(),
+    )
+    try:
+        hash(key)
+    except TypeError:  # an unhashable callable: nothing to share
+        return _dependency_files(step)
+    return dict(remembered(key, lambda: _dependency_files(step)))
+
+
+def _dependency_files(step: Step) -> dict[str, str]:
     roots = _roots(step)
     inventory = CodeInventory(roots)
     for script in step.code_files():
@@ -101,7 +122,9 @@ def step_digest_and_code(step: Step) -> tuple[str, dict[str, str]]:
     hasher = hashlib.sha256(json.dumps(step.definition(), sort_keys=True, default=str).encode())
     inventory: dict[str, str] = {}
     for path in step.code_files():
-        data = path.read_bytes() if path.is_file() else None
+        data = remembered(
+            ("script bytes", path), lambda path=path: path.read_bytes() if path.is_file() else None
+        )
         hasher.update(str(path.name).encode())
         hasher.update(data if data is not None else b"<missing>")
         inventory[path.name] = hashlib.sha256(data).hexdigest() if data is not None else "missing"

@@ -77,13 +77,13 @@ _LOOKUPS: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("mlpipe_loo
 
 @contextmanager
 def remembered_lookups() -> Iterator[None]:
-    """Remember where modules and roots are found until the block ends.
+    """Remember where modules and roots are found, and what steps' code files hold, until the block ends.
 
     The DAG-file loader builds every pipeline of a folder in one such block: its steps have the same
     few roots (a script's folder, the spec's folder, the dags folder) and import the same modules
-    from them, and resolving and looking each one up again for every step (a few ``stat`` calls each)
-    was a good part of a large file's parse. Files do not move within one parse; a later parse looks
-    again.
+    from them, and resolving and looking each one up again for every step (a few ``stat`` calls each),
+    then reading and hashing the same scripts and modules again, was a good part of a large file's
+    parse. Files do not change within one parse; a later parse looks and reads again.
     """
     token = _LOOKUPS.set({})
     try:
@@ -92,7 +92,7 @@ def remembered_lookups() -> Iterator[None]:
         _LOOKUPS.reset(token)
 
 
-def _remembered(key: tuple[Any, ...], find: Callable[[], Any]) -> Any:
+def remembered(key: tuple[Any, ...], find: Callable[[], Any]) -> Any:
     """``find()``, remembered under ``key`` within :func:`remembered_lookups` (computed each time outside)."""
     lookups = _LOOKUPS.get()
     if lookups is None:
@@ -107,7 +107,7 @@ def _module_files(name: str, folder: Path) -> list[Path]:
     ``__init__.py`` on the way and the module itself; empty unless the whole name resolves there."""
     if not name:
         return []
-    return list(_remembered(("module", name, folder), lambda: _find_module_files(name, folder)))
+    return list(remembered(("module", name, folder), lambda: _find_module_files(name, folder)))
 
 
 def _find_module_files(name: str, folder: Path) -> list[Path]:
@@ -152,7 +152,7 @@ class CodeInventory:
 
     def __init__(self, roots: Iterable[Path | None]) -> None:
         names = tuple(str(root) for root in roots if root is not None)
-        self.roots: list[Path] = list(_remembered(("roots", names), lambda: _resolved_roots(names)))
+        self.roots: list[Path] = list(remembered(("roots", names), lambda: _resolved_roots(names)))
         self.files: dict[str, str] = {}
         self._seen: set[Path] = set()
 

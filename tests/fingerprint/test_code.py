@@ -149,3 +149,31 @@ def test_module_lookups_are_remembered_within_one_parse_only(tmp_path: Path) -> 
     assert module_file("helpers", [tmp_path]) == tmp_path / "helpers.py"
     with remembered_lookups():
         assert module_file("helpers", [tmp_path]) == tmp_path / "helpers.py"
+
+
+def test_steps_sharing_code_in_one_parse_get_the_digests_they_get_alone(project: Path) -> None:
+    """Within one parse a set of code files is read and walked once for all the steps that share it;
+    each step still gets exactly the digest and inventory it gets on its own."""
+    from airflow_provider_mlpipe.fingerprint import step_digest_and_code
+    from airflow_provider_mlpipe.fingerprint.code import remembered_lookups
+
+    write(
+        project / "steps_module.py",
+        "from lib import io\n\ndef run():\n    return 1\n\ndef other():\n    return 2\n",
+    )
+    write(project / "notes.txt", "declared\n")
+    steps = [
+        FunctionStep("A", function="steps_module:run"),
+        FunctionStep("B", function="steps_module:run"),
+        FunctionStep("C", function="steps_module:other"),
+        FunctionStep("D", function="steps_module:run", code_files=["notes.txt"]),
+        ProcessingStep("P1", code="scripts/prep.py"),
+        ProcessingStep("P2", code="scripts/prep.py", code_files=["notes.txt"]),
+    ]
+    Pipeline("shared_code", steps=steps, base_dir=project)
+    alone = {step.name: step_digest_and_code(step) for step in steps}
+    with remembered_lookups():
+        shared = {step.name: step_digest_and_code(step) for step in steps}
+    assert shared == alone
+    assert "notes.txt" in alone["D"][1] and "notes.txt" not in alone["A"][1]
+    assert len({digest for digest, _ in alone.values()}) == len(steps)  # each definition differs
