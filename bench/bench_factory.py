@@ -11,7 +11,8 @@ Two parts, each printing figures and asserting nothing about speed:
    - dag-factory from YAML files of ``PythonOperator`` tasks (the optional ``bench`` extra:
      ``pip install -e '.[bench]'``; skipped, saying so, when it is not installed),
    - a plain Python loop of ``PythonOperator``\\ s, with no YAML at all.
-   Each child measures the build after its imports (Airflow, and the builder's module), in wall
+   Each child measures the build after its imports (Airflow, and the builder's module) and, as
+   Airflow's DAG processor does before it forks a parsing process, ``gc.freeze()``, in wall
    time and in CPU time (CPU time is steadier on a busy machine); the ratios are this loader's
    median over each anchor's median. Goal: at most 0.3x dag-factory and at most 1.3x the plain loop.
 
@@ -21,6 +22,7 @@ Run: ``python bench/bench_factory.py [--pipelines 100] [--steps 20] [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -117,6 +119,10 @@ def child(variant: str, folder: Path, pipelines: int, steps: int) -> dict[str, A
             return dags
 
     imported = time.perf_counter() - started
+    # As Airflow's DAG processor does before it forks the process that parses a DAG file: what is
+    # imported so far is moved out of the garbage collector's sight, so that a collection during the
+    # build does not walk all of Airflow's own objects again (that cost 0.1 s of a 0.6 s build here).
+    gc.freeze()
     wall, cpu = time.perf_counter(), time.process_time()
     dags = build()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
