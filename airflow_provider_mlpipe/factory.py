@@ -149,13 +149,16 @@ def load_pipeline_dags(
     Call it from a ``.py`` file in the dags folder with ``load_pipeline_dags(globals())``. When a
     worker parses the file to run one task, only that task's DAG is built. A spec that fails to load
     is reported as an import error of the calling file that names the spec, step, field and line;
-    the other pipelines still load (see :class:`SpecErrorsDag`).
+    the other pipelines still load (see :class:`SpecErrorsDag`). The model of a spec that did not
+    change since an earlier parse is taken from ``[mlpipe] parse_cache`` (see
+    :mod:`~airflow_provider_mlpipe.spec.parse_cache`); its checks and code digests run every time.
 
     :param namespace: where to put the DAGs (the calling module's globals, so Airflow finds them).
     :param folder: the folder to scan; default the folder of the module whose ``namespace`` this is.
     """
     from airflow_provider_mlpipe.fingerprint.code import remembered_lookups
     from airflow_provider_mlpipe.spec import discover_spec_files, load_pipeline_file, peek_pipeline_name
+    from airflow_provider_mlpipe.spec.parse_cache import ParseCache
 
     if folder is None:
         if namespace is None or not namespace.get("__file__"):
@@ -166,12 +169,13 @@ def load_pipeline_dags(
     dags: dict[str, DAG] = {}
     sources: dict[str, Path] = {}
     errors: list[str] = []
+    cache = ParseCache.configured()
     with remembered_lookups():
         for path in discover_spec_files(folder):
             if wanted is not None and peek_pipeline_name(path) not in (wanted, None):
                 continue  # a worker running one task of another DAG: skip the work
             try:
-                pipeline = load_pipeline_file(path)
+                pipeline = load_pipeline_file(path, cache=cache)
                 if pipeline.name in dags:
                     raise SpecError(
                         f"pipeline name {pipeline.name!r} is already used by {sources[pipeline.name]}",

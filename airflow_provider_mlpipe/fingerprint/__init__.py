@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,9 +123,7 @@ def step_digest_and_code(step: Step) -> tuple[str, dict[str, str]]:
     hasher = hashlib.sha256(json.dumps(step.definition(), sort_keys=True, default=str).encode())
     inventory: dict[str, str] = {}
     for path in step.code_files():
-        data = remembered(
-            ("script bytes", path), lambda path=path: path.read_bytes() if path.is_file() else None
-        )
+        data: bytes | None = remembered(("script bytes", path), partial(_bytes_or_none, path))
         hasher.update(str(path.name).encode())
         hasher.update(data if data is not None else b"<missing>")
         inventory[path.name] = hashlib.sha256(data).hexdigest() if data is not None else "missing"
@@ -132,6 +131,10 @@ def step_digest_and_code(step: Step) -> tuple[str, dict[str, str]]:
     for name, digest in sorted(dependencies.items()):
         hasher.update(b"\0code_file\0" + name.encode() + b"\0" + digest.encode())
     return "sha256:" + hasher.hexdigest(), {**inventory, **dependencies}
+
+
+def _bytes_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 @dataclass(frozen=True)

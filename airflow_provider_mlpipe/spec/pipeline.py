@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.model.parameters import PARAMETER_TYPES, Parameter
@@ -20,6 +20,9 @@ from airflow_provider_mlpipe.model.steps import TrainingStep
 from airflow_provider_mlpipe.spec.fields import suggestion
 from airflow_provider_mlpipe.spec.steps import StepReader
 from airflow_provider_mlpipe.spec.yaml_source import line_of_item, line_of_key, read_yaml
+
+if TYPE_CHECKING:
+    from airflow_provider_mlpipe.spec.parse_cache import ParseCache
 
 _TOP_KEYS = (
     "name",
@@ -162,12 +165,20 @@ def load_pipeline_text(
     :param check_files: whether script files must exist.
     :raises SpecError: naming the file, the step, the field and the line of the first problem.
     """
+    return _validated(_read_model(text, file, base_dir), check_files)
+
+
+def _read_model(text: str, file: str, base_dir: str | os.PathLike[str] | None) -> Pipeline:
+    """The pipeline model the spec's text reads to, not yet checked: a function of its arguments only
+    (what the parse cache keeps)."""
     document = read_yaml(text, file)
-    parser = SpecReader(file)
     try:
-        pipeline = parser.read_pipeline(document, base_dir)
+        return SpecReader(file).read_pipeline(document, base_dir)
     except RecursionError:  # a YAML alias that contains itself, or absurd nesting
         raise SpecError("the spec nests too deeply (does a YAML alias refer to itself?)", file=file) from None
+
+
+def _validated(pipeline: Pipeline, check_files: bool) -> Pipeline:
     try:
         return pipeline.validate(check_files=check_files)
     except SpecError as error:
@@ -197,13 +208,17 @@ def _as_spec_field(error: SpecError, pipeline: Pipeline) -> SpecError:
     return error
 
 
-def load_pipeline_file(path: str | os.PathLike[str], *, check_files: bool = True) -> Pipeline:
+def load_pipeline_file(
+    path: str | os.PathLike[str], *, check_files: bool = True, cache: ParseCache | None = None
+) -> Pipeline:
     """Read a pipeline spec file and return the validated :class:`Pipeline`.
 
     Relative script and data paths in the spec start from the spec's folder.
 
     :param path: the ``*.pipeline.yaml`` file.
     :param check_files: whether script files must exist.
+    :param cache: where the model of an unchanged spec is taken from instead of reading it again (the
+        DAG-file loader's, see :mod:`.parse_cache`); the checks run either way.
     :raises SpecError: naming the file, the step, the field and the line of the first problem.
     """
     file = os.fspath(path)
@@ -215,4 +230,11 @@ def load_pipeline_file(path: str | os.PathLike[str], *, check_files: bool = True
         ) from None
     except OSError as error:
         raise SpecError(f"cannot read the spec: {error.strerror or error}", file=file) from None
-    return load_pipeline_text(text, file=file, base_dir=Path(path).absolute().parent, check_files=check_files)
+    base_dir = Path(path).absolute().parent
+    if cache is None:
+        return load_pipeline_text(text, file=file, base_dir=base_dir, check_files=check_files)
+    pipeline = cache.get(file, base_dir, text)
+    if pipeline is None:
+        pipeline = _read_model(text, file, base_dir)
+        cache.put(file, base_dir, text, pipeline)
+    return _validated(pipeline, check_files)

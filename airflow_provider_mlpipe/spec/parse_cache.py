@@ -1,0 +1,130 @@
+"""What a spec file reads to, kept between DAG-file parses, as Python keeps compiled modules.
+
+Airflow's DAG processor parses the loader's DAG file again every ``min_file_process_interval`` (30 s
+by default), and a worker parses it before each task: most of those parses read specs that did not
+change. What a spec's text reads to (the pipeline model, before any check that looks at other files)
+depends only on the text, the spec's path and folder, and this package's code. So the loader keeps it,
+pickled, under ``[mlpipe] parse_cache`` (default ``$AIRFLOW_HOME/mlpipe/parse-cache``; ``off`` turns
+it off), one file per spec, and takes it back while all of those are the same: that skips reading the
+YAML and building the model, about half of a parse's own work.
+
+Everything that looks at other files still runs on every parse: the pipeline's checks (scripts
+exist...) and the steps' code digests, so an edited script or module is seen at the next parse as
+before. A spec that does not read is never kept. An entry that is stale (other text, path or package
+code), unreadable or corrupt is ignored and written again; a cache folder that cannot be written only
+costs the speed-up. The folder is created private to the user (``0700``): whoever can write in it
+could make the DAG processor unpickle what they wrote, as whoever can write in ``$AIRFLOW_HOME`` can
+already change Airflow's configuration and plugins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from airflow_provider_mlpipe.model.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+# Bumped when what an entry holds changes shape (the package's code stamp covers the rest).
+FORMAT = b"mlpipe-parse-cache-1"
+OFF = ("off", "false", "0", "no", "none")
+_KEY_LENGTH = 64  # a hex sha256, the first line of an entry
+
+
+@lru_cache(maxsize=1)
+def code_stamp() -> bytes:
+    """What the package's code is: each module's path, size and modification time (a model built by
+    other code, even an edited development checkout of the same version, is not taken back)."""
+    package = Path(__file__).resolve().parents[1]
+    stamp = hashlib.sha256(FORMAT + b"\0" + sys.version.encode())
+    for folder, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(name for name in dirnames if name != "__pycache__" and not name.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = Path(folder) / name
+                status = path.stat()
+                stamp.update(
+                    f"{path.relative_to(package)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode()
+                )
+    return stamp.digest()
+
+
+class ParseCache:
+    """The spec models kept in ``folder`` (see the module docstring).
+
+    :param folder: where entries are written; created (private to the user) on the first write.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    @classmethod
+    def configured(cls) -> ParseCache | None:
+        """The cache ``[mlpipe] parse_cache`` names (default ``$AIRFLOW_HOME/mlpipe/parse-cache``);
+        None when it is ``off``."""
+        from airflow_provider_mlpipe.settings import airflow_home, mlpipe_option
+
+        setting = mlpipe_option("parse_cache").strip()
+        if setting.lower() in OFF:
+            return None
+        return cls(Path(setting).expanduser() if setting else airflow_home() / "mlpipe" / "parse-cache")
+
+    def entry(self, file: str) -> Path:
+        """The entry of the spec ``file`` (one per spec: an edit replaces it)."""
+        return self.folder / (hashlib.sha256(os.fsencode(file)).hexdigest()[:32] + ".pickle")
+
+    @staticmethod
+    def key(file: str, base_dir: Path | None, text: str) -> bytes:
+        """What an entry must have been made from to be taken back."""
+        parts = hashlib.sha256(code_stamp())
+        for part in (os.fsencode(file), os.fsencode(str(base_dir)), text.encode("utf-8", "surrogatepass")):
+            parts.update(len(part).to_bytes(8, "big") + part)
+        return parts.hexdigest().encode()
+
+    def get(self, file: str, base_dir: Path | None, text: str) -> Pipeline | None:
+        """The model kept for this exact spec, or None."""
+        try:
+            data = self.entry(file).read_bytes()
+        except OSError:
+            return None
+        if (
+            data[:_KEY_LENGTH] != self.key(file, base_dir, text)
+            or data[_KEY_LENGTH : _KEY_LENGTH + 1] != b"\n"
+        ):
+            return None
+        try:
+            pipeline = pickle.loads(data[_KEY_LENGTH + 1 :])
+        except Exception as error:  # a torn or corrupt entry: read the spec again
+            log.warning(
+                "Ignoring the unreadable parse cache entry %s of %s: %s", self.entry(file), file, error
+            )
+            return None
+        return pipeline if isinstance(pipeline, Pipeline) else None
+
+    def put(self, file: str, base_dir: Path | None, text: str, pipeline: Pipeline) -> None:
+        """Keep ``pipeline`` as what this spec reads to; a failure only costs the next parse its speed-up."""
+        try:
+            payload = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # something in the model that pickle cannot take: not kept
+            log.debug("Not keeping %s in the parse cache: %s", file, error)
+            return
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".entry-", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(self.key(file, base_dir, text) + b"\n" + payload)
+                # Whole or not at all: a parse in another process reads either entry, never half of one.
+                os.replace(temporary, self.entry(file))
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as error:
+            log.debug("Cannot write the parse cache entry of %s in %s: %s", file, self.folder, error)
