@@ -182,14 +182,14 @@ def side_by_side(pipelines: int, steps: int, rounds: int) -> None:
     print(
         f"\n{pipelines} pipelines of {steps} chained no-op steps, {rounds} rounds, each in a fresh process:"
     )
-    print(f"{'variant':<12} {'tasks':>6} {'import s':>9} {'build s (median, min)':>22} {'build CPU s':>12}")
+    print(f"{'variant':<16} {'tasks':>6} {'import s':>9} {'build s (median, min)':>22} {'build CPU s':>12}")
     medians = {}
     for variant, runs in results.items():
         walls = [run["build_s"] for run in runs]
         cpus = [run["build_cpu_s"] for run in runs]
         medians[variant] = (statistics.median(walls), statistics.median(cpus))
         print(
-            f"{variant:<12} {runs[0]['tasks']:>6} {statistics.median(run['import_s'] for run in runs):>9.3f} "
+            f"{variant:<16} {runs[0]['tasks']:>6} {statistics.median(run['import_s'] for run in runs):>9.3f} "
             f"{statistics.median(walls):>12.3f} {min(walls):>9.3f} {statistics.median(cpus):>12.3f}"
         )
     for mine in ("mlpipe", "mlpipe-uncached"):
