@@ -62,6 +62,10 @@ class ParseCache:
     :param folder: where entries are written; created (private to the user) on the first write.
     """
 
+    # Entries are per spec path; paths change (a versioned DAG bundle checks each version out in its
+    # own folder), so past this many the least recently written go.
+    max_entries = 5000
+
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
 
@@ -126,5 +130,15 @@ class ParseCache:
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
+            self._prune()
         except OSError as error:
             log.debug("Cannot write the parse cache entry of %s in %s: %s", file, self.folder, error)
+
+    def _prune(self) -> None:
+        """Keep at most ``max_entries`` entries: the most recently written."""
+        entries = [entry for entry in os.scandir(self.folder) if entry.name.endswith(".pickle")]
+        if len(entries) <= self.max_entries:
+            return
+        entries.sort(key=lambda entry: entry.stat().st_mtime_ns)
+        for entry in entries[: len(entries) - self.max_entries]:
+            Path(entry.path).unlink(missing_ok=True)

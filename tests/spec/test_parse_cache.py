@@ -104,8 +104,12 @@ def test_code_and_files_are_checked_on_every_parse(specs: Path, cache_dir: Path)
     "damage",
     [
         pytest.param(lambda entry: entry.write_bytes(entry.read_bytes()[:80]), id="torn"),
-        pytest.param(lambda entry: entry.write_bytes(entry.read_bytes()[:65] + b"not a pickle"), id="corrupt"),
-        pytest.param(lambda entry: entry.write_bytes(b"x" * 64 + b"\n" + entry.read_bytes()[65:]), id="stale"),
+        pytest.param(
+            lambda entry: entry.write_bytes(entry.read_bytes()[:65] + b"not a pickle"), id="corrupt"
+        ),
+        pytest.param(
+            lambda entry: entry.write_bytes(b"x" * 64 + b"\n" + entry.read_bytes()[65:]), id="stale"
+        ),
         pytest.param(lambda entry: entry.write_bytes(b""), id="empty"),
     ],
 )
@@ -145,3 +149,15 @@ def test_a_spec_that_does_not_read_is_never_kept(specs: Path, cache_dir: Path):
     assert sorted(dags) == ["alpha", "beta"]
     assert not ParseCache(cache_dir).entry(str(specs / "gamma.pipeline.yaml")).exists()
     assert not [name for name in os.listdir(cache_dir) if name.endswith(".tmp")]
+
+
+def test_past_its_size_the_least_recently_written_entries_go(specs: Path, cache_dir: Path):
+    cache = ParseCache(cache_dir)
+    cache.max_entries = 3
+    pipeline = load_pipeline_file(specs / "alpha.pipeline.yaml")
+    files = [str(specs / f"spec_{index}.pipeline.yaml") for index in range(5)]
+    for index, file in enumerate(files):
+        cache.put(file, specs, f"text {index}", pipeline)
+        os.utime(cache.entry(file), ns=(index * 10**9, index * 10**9))  # written one second apart
+    assert sorted(cache_dir.glob("*.pickle")) == sorted(cache.entry(file) for file in files[2:])
+    assert cache.get(files[4], specs, "text 4") is not None and cache.get(files[0], specs, "text 0") is None
