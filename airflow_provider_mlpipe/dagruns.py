@@ -52,12 +52,14 @@ def read_step_records(
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
-    query = select(XComModel).where(
+    # The two columns, not XCom objects: each object would load its run with it (a joined load),
+    # decoding the run's conf once per row.
+    query = select(XComModel.task_id, XComModel.value).where(
         XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == key
     )
     if task_ids is not None:
         query = query.where(XComModel.task_id.in_(sorted(task_ids)))
-    return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
+    return {row.task_id: XComModel.deserialize_value(row) for row in session.execute(query)}
 
 
 def create_manual_run(

@@ -71,12 +71,15 @@ def _reference_run(run: DagRun, *, session: Session) -> ReferenceRun:
     from sqlalchemy import select
 
     records = read_step_records(run.dag_id, run.run_id, session=session)
-    instances = session.scalars(
-        select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+    # Task ids and states only: a task instance object would load its run with it (a joined load),
+    # decoding the run's conf once per row.
+    states = session.execute(
+        select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+        )
     )
     steps = {
-        ti.task_id: ReferenceStep(ti.task_id, state_text(ti.state), records.get(ti.task_id))
-        for ti in instances
+        task_id: ReferenceStep(task_id, state_text(state), records.get(task_id)) for task_id, state in states
     }
     return ReferenceRun(
         pipeline=run.dag_id,
