@@ -9,7 +9,7 @@ create and read runs the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,16 +38,28 @@ def pipeline_order(task: Any) -> tuple[int, str]:
 
 
 def read_step_records(
-    dag_id: str, run_id: str, *, session: Session, key: str = RETURN_VALUE
+    dag_id: str,
+    run_id: str,
+    *,
+    session: Session,
+    key: str = RETURN_VALUE,
+    task_ids: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Each task's XCom ``key`` (by default its step record) in run ``run_id`` of ``dag_id``, by task id."""
+    """Each task's XCom ``key`` (by default its step record) in run ``run_id`` of ``dag_id``, by task id.
+
+    :param task_ids: only these tasks' (default: every task's).
+    """
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
-    query = select(XComModel).where(
+    # The two columns, not XCom objects: each object would load its run with it (a joined load),
+    # decoding the run's conf once per row.
+    query = select(XComModel.task_id, XComModel.value).where(
         XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == key
     )
-    return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
+    if task_ids is not None:
+        query = query.where(XComModel.task_id.in_(sorted(task_ids)))
+    return {row.task_id: XComModel.deserialize_value(row) for row in session.execute(query)}
 
 
 def create_manual_run(
@@ -150,9 +162,18 @@ def note_cache_hits(run: DagRun, *, session: Session) -> list[str]:
     """
     from airflow.utils.state import TaskInstanceState
 
-    records = read_step_records(run.dag_id, run.run_id, session=session)
+    # Only the steps that ran in this run (try 0: a selective run's reused steps, noted already), so
+    # that a selective run's end costs the same however many steps it reused.
+    ran = [
+        ti
+        for ti in run.get_task_instances(state=[TaskInstanceState.SUCCESS], session=session)
+        if ti.try_number > 0
+    ]
+    if not ran:
+        return []
+    records = read_step_records(run.dag_id, run.run_id, session=session, task_ids={ti.task_id for ti in ran})
     noted = []
-    for ti in run.get_task_instances(state=[TaskInstanceState.SUCCESS], session=session):
+    for ti in ran:
         record = records.get(ti.task_id)
         cache = record.get("cache") if isinstance(record, Mapping) else None
         note = cache.get("note") if isinstance(cache, Mapping) and cache.get("hit") else None

@@ -18,10 +18,18 @@ from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
 CONF_KEY = "selective_execution"
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 # Keys of the selective block that record what was applied (written by the provider, not by users).
+# ``reused_fingerprints`` is only in the conf of runs made before the fingerprints moved to an XCom
+# (see FINGERPRINTS_XCOM_KEY); such a conf is still read.
 RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", "reused_fingerprints")
 # What a reused step's record says of the code and data it was computed from: the part of it that
 # the selected steps check again on the worker (selective/verify.py).
 FINGERPRINT_KEYS = ("digest", "code_files", "inputs", "origin_run_id")
+# The XCom, on the run's outcome task (which never runs, so Airflow never clears it), that holds
+# every reused step's fingerprint (SelectivePlan.fingerprints): a selected step reads them all in
+# one request. Not in the conf: Airflow decodes a run's conf again with every row of the run's task
+# instances and XComs it loads (the scheduler does so in each loop), so a conf that grew with the
+# number of reused steps made every scheduling decision about the run slower.
+FINGERPRINTS_XCOM_KEY = "mlpipe_reused_fingerprints"
 
 
 @dataclass(frozen=True)
@@ -162,14 +170,15 @@ class SelectivePlan:
                 "reused_steps": sorted(self.reused),
                 "reused_skipped_steps": dict(sorted(self.reused_skipped.items())),
                 "not_run": dict(sorted(self.not_run.items())),
-                # Carried in the run itself so that a selected step checks all its reused upstream
-                # steps without one XCom request each (a selective run costs the same however many
-                # steps it reuses).
-                "reused_fingerprints": {
-                    name: {key: record[key] for key in FINGERPRINT_KEYS if key in record}
-                    for name, record in sorted(self.reused.items())
-                },
             },
+        }
+
+    def fingerprints(self) -> dict[str, dict[str, Any]]:
+        """What each reused step was computed from (its code, inputs and origin run), which the
+        selected steps check on the worker; stored as the XCom ``FINGERPRINTS_XCOM_KEY``."""
+        return {
+            name: {key: record[key] for key in FINGERPRINT_KEYS if key in record}
+            for name, record in sorted(self.reused.items())
         }
 
     def note(self) -> str:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import RETURN_VALUE, read_step_records, state_text
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
-from airflow_provider_mlpipe.selective.manifest import step_infos_from_dag
+from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID, step_infos_from_dag
 from airflow_provider_mlpipe.selective.model import (
     CONF_KEY,
+    FINGERPRINTS_XCOM_KEY,
     FINISHED_RUN_STATES,
     ReferenceRun,
     ReferenceStep,
@@ -70,12 +71,15 @@ def _reference_run(run: DagRun, *, session: Session) -> ReferenceRun:
     from sqlalchemy import select
 
     records = read_step_records(run.dag_id, run.run_id, session=session)
-    instances = session.scalars(
-        select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+    # Task ids and states only: a task instance object would load its run with it (a joined load),
+    # decoding the run's conf once per row.
+    states = session.execute(
+        select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+        )
     )
     steps = {
-        ti.task_id: ReferenceStep(ti.task_id, state_text(ti.state), records.get(ti.task_id))
-        for ti in instances
+        task_id: ReferenceStep(task_id, state_text(state), records.get(task_id)) for task_id, state in states
     }
     return ReferenceRun(
         pipeline=run.dag_id,
@@ -141,34 +145,46 @@ def _validate_parameters(dag: Any, plan: SelectivePlan) -> None:
 
 def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
     """Record the plan in ``run``: reused steps succeeded (with their XCom references and a note),
-    the others skipped with the reason. Adds to ``session``; the caller commits."""
-    from airflow.models.xcom import XComModel
+    the others skipped with the reason. Adds to ``session``; the caller commits.
+
+    The reused steps' fingerprints go in one XCom of the outcome task (see
+    ``FINGERPRINTS_XCOM_KEY``), where the selected steps read them. A fixed number of statements
+    whatever the number of steps: one query for the task instances (their notes with them), one
+    flush for their states and notes, one insert for the XComs.
+    """
+    from airflow.models.taskinstance import TaskInstance
     from airflow.sdk import timezone
     from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from airflow_provider_mlpipe.selective.xcom_rows import add_xcoms
 
     now = timezone.utcnow()
-    instances = {ti.task_id: ti for ti in run.get_task_instances(session=session)}
-    for name, record in plan.reused.items():
+    # The notes are loaded with the task instances: setting a note reads the one it replaces first,
+    # which would otherwise be one query per task instance.
+    query = (
+        select(TaskInstance)
+        .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+        .options(selectinload(TaskInstance.task_instance_note))
+    )
+    instances = {ti.task_id: ti for ti in session.scalars(query)}
+    for name in plan.reused:
         ti = instances[name]
         ti.state = TaskInstanceState.SUCCESS
         ti.start_date = ti.end_date = now
         ti.duration = 0
         ti.note = plan.reused_note(name)
-        # Stored as the Task SDK stores a pushed value (plain JSON, not re-encoded), so the tasks
-        # downstream pull it exactly as if the step had run in this run.
-        XComModel.set(
-            key=RETURN_VALUE,
-            value=record,
-            dag_id=run.dag_id,
-            task_id=name,
-            run_id=run.run_id,
-            serialize=False,
-            session=session,
-        )
     for name in plan.reused_skipped:
         _skip(instances[name], plan.reused_note(name), now)
     for name, reason in plan.not_run.items():
         _skip(instances[name], reason, now)
+    session.flush()
+    # Stored as the Task SDK stores a pushed value (plain JSON, not re-encoded), so the tasks
+    # downstream pull it exactly as if the step had run in this run.
+    add_xcoms(run, RETURN_VALUE, plan.reused, session=session)
+    if plan.reused and OUTCOME_TASK_ID in instances:
+        add_xcoms(run, FINGERPRINTS_XCOM_KEY, {OUTCOME_TASK_ID: plan.fingerprints()}, session=session)
     session.flush()
 
 

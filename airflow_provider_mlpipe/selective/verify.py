@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
+from airflow_provider_mlpipe.selective.model import FINGERPRINTS_XCOM_KEY
 from airflow_provider_mlpipe.selective.rerun import RETURN_VALUE, applied_selective_block
 
 if TYPE_CHECKING:
@@ -36,9 +38,9 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
     if block is None:
         return
     reused = set(block.get("reused_steps") or ()) & set(operator.get_flat_relative_ids(upstream=True))
-    # The run's conf carries what each reused step was computed from; a run made before it did
-    # is read from the reused steps' XComs, one request each.
-    fingerprints = block.get("reused_fingerprints")
+    if not reused:
+        return
+    fingerprints = reused_fingerprints(block, context)
     problems = []
     for name in sorted(reused):
         if isinstance(fingerprints, Mapping) and isinstance(fingerprints.get(name), Mapping):
@@ -71,3 +73,17 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
             f"step {operator.step.name!r} does not run: step(s) reused upstream of it changed since they were "
             f"computed: {' | '.join(problems)}. Start a selective run that selects them too"
         )
+
+
+def reused_fingerprints(block: Mapping[str, Any], context: Any) -> Mapping[str, Any] | None:
+    """What each reused step of the run was computed from, by step name, in one XCom request.
+
+    The run's creation stored them in one XCom of the outcome task; a run made before that carries
+    them in its conf, and a run made before either has none (None: the caller reads each reused
+    step's own XCom record instead, one request each).
+    """
+    in_conf = block.get("reused_fingerprints")
+    if isinstance(in_conf, Mapping):
+        return in_conf
+    stored = context["ti"].xcom_pull(task_ids=OUTCOME_TASK_ID, key=FINGERPRINTS_XCOM_KEY)
+    return stored if isinstance(stored, Mapping) else None

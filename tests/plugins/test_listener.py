@@ -16,6 +16,8 @@ import pytest
 from airflow_provider_mlpipe.client.local import LocalSession
 from airflow_provider_mlpipe.model import FunctionStep, ParameterInteger, Pipeline
 from airflow_provider_mlpipe.plugins.listener import on_dag_run_running
+from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
+from airflow_provider_mlpipe.selective.model import FINGERPRINTS_XCOM_KEY
 from airflow_provider_mlpipe.selective.plan import CONF_KEY
 from tests.client import pipeline_functions as fns
 
@@ -76,15 +78,20 @@ def run_state(pipeline: Pipeline, run_id: str) -> dict[str, Any]:
         tis = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == pipeline.name, TaskInstance.run_id == run_id)
         )
-        xcoms = session.scalars(
-            select(XComModel.task_id).where(XComModel.dag_id == pipeline.name, XComModel.run_id == run_id)
+        xcoms = list(
+            session.execute(
+                select(XComModel.task_id, XComModel.key).where(
+                    XComModel.dag_id == pipeline.name, XComModel.run_id == run_id
+                )
+            )
         )
         return {
             "state": str(run.state),
             "note": run.note,
             "conf": dict(run.conf),
             "tasks": {ti.task_id: (ti.state and str(ti.state), ti.note) for ti in tis},
-            "xcoms": sorted(xcoms),
+            "xcoms": sorted(task_id for task_id, key in xcoms if key == "return_value"),
+            "other_xcoms": sorted((task_id, key) for task_id, key in xcoms if key != "return_value"),
         }
 
 
@@ -100,7 +107,11 @@ def test_a_valid_block_records_the_reused_steps(pipeline: Pipeline):
     assert after["tasks"]["Total"][0] == "skipped"
     assert after["tasks"]["Transform"] == (None, None)
     assert after["xcoms"] == ["Load"]
+    # What Load was computed from, for Transform to check when it starts: in one XCom of the
+    # outcome task, not in the run's conf.
+    assert after["other_xcoms"] == [(OUTCOME_TASK_ID, FINGERPRINTS_XCOM_KEY)]
     assert after["conf"][CONF_KEY]["reused_steps"] == ["Load"]
+    assert "reused_fingerprints" not in after["conf"][CONF_KEY]
     assert after["conf"]["Scale"] == 5
 
 
@@ -115,11 +126,11 @@ def test_a_refused_block_fails_the_run_with_the_reason_and_records_nothing(pipel
     assert after["note"].startswith("Selective execution refused: ")
     assert "has no step(s) Trnasform" in after["note"]
     assert all(state is None for state, _ in after["tasks"].values())
-    assert after["xcoms"] == []
+    assert after["xcoms"] == after["other_xcoms"] == []
 
 
 def test_any_error_half_way_leaves_nothing_applied(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch):
-    import airflow_provider_mlpipe.selective.runs as runs
+    import airflow_provider_mlpipe.selective.xcom_rows as xcom_rows
 
     reference = pipeline.start(session=LocalSession())
     block = {"selected_steps": ["Transform"], "source_run_id": reference.execution_id}
@@ -128,17 +139,22 @@ def test_any_error_half_way_leaves_nothing_applied(pipeline: Pipeline, monkeypat
 
     # A fault after the reused step and its XCom were written, and not one of the provider's own
     # errors: the savepoint must take back what was written.
-    def fault(*args: Any) -> None:
-        raise RuntimeError("the disk is full")
+    add_xcoms = xcom_rows.add_xcoms
 
-    monkeypatch.setattr(runs, "_skip", fault)
+    def fault(run: Any, key: str, values: Any, *, session: Any) -> None:
+        add_xcoms(run, key, values, session=session)
+        session.flush()
+        if key != "return_value":
+            raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(xcom_rows, "add_xcoms", fault)
     assert listen(pipeline, run_id) is False
 
     after = run_state(pipeline, run_id)
     assert after["state"] == "failed"
     assert after["note"] == "Selective execution refused: RuntimeError: the disk is full"
     assert after["tasks"] == before["tasks"]
-    assert after["xcoms"] == []
+    assert after["xcoms"] == after["other_xcoms"] == []
     assert after["conf"] == before["conf"]
     assert "reused_steps" not in after["conf"][CONF_KEY]
 

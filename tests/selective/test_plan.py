@@ -139,9 +139,10 @@ def test_rerun_train_reuses_preprocess_and_runs_nothing_downstream():
         "reused_steps": ["Preprocess"],
         "reused_skipped_steps": {},
         "not_run": result.not_run,
-        # What Preprocess was computed from, for Train to check on the worker without an XCom request.
-        "reused_fingerprints": {"Preprocess": {"digest": "sha256:Preprocess", "origin_run_id": "run-1"}},
     }
+    # What Preprocess was computed from, for Train to check on the worker: stored in one XCom of the
+    # run, not in its conf (which Airflow decodes again with each task instance row it loads).
+    assert result.fingerprints() == {"Preprocess": {"digest": "sha256:Preprocess", "origin_run_id": "run-1"}}
     assert result.conf()["MaxDepth"] == 8
     assert "Train" in result.note() and "run-1" in result.note()
 
