@@ -12,9 +12,11 @@ Everything that looks at other files still runs on every parse: the pipeline's c
 exist...) and the steps' code digests, so an edited script or module is seen at the next parse as
 before. A spec that does not read is never kept. An entry that is stale (other text, path or package
 code), unreadable or corrupt is ignored and written again; a cache folder that cannot be written only
-costs the speed-up. The folder is created private to the user (``0700``): whoever can write in it
-could make the DAG processor unpickle what they wrote, as whoever can write in ``$AIRFLOW_HOME`` can
-already change Airflow's configuration and plugins.
+costs the speed-up. The folder is created private to the user (``0700``, entries ``0600``), and an
+entry another user owns or may change is not used: whoever could write one could make the DAG
+processor unpickle what they wrote (as whoever can write in ``$AIRFLOW_HOME`` can already change
+Airflow's configuration and plugins). A temporary file left by a writer killed mid-write goes at a
+later write.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 FORMAT = b"mlpipe-parse-cache-1"
 OFF = ("off", "false", "0", "no", "none")
 _KEY_LENGTH = 64  # a hex sha256, the first line of an entry
+STRAY_AFTER_S = 3600  # a temporary file this old is no write in progress
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +99,15 @@ class ParseCache:
     def get(self, file: str, base_dir: Path | None, text: str) -> Pipeline | None:
         """The model kept for this exact spec, or None."""
         try:
-            data = self.entry(file).read_bytes()
+            with open(self.entry(file), "rb") as entry:
+                status = os.fstat(entry.fileno())
+                # Only an entry this user wrote, that nobody else may change: it is unpickled.
+                if status.st_uid != os.getuid() or status.st_mode & 0o022:
+                    log.warning(
+                        "Ignoring the parse cache entry %s: not private to this user", self.entry(file)
+                    )
+                    return None
+                data = entry.read()
         except OSError:
             return None
         if (
@@ -135,8 +147,14 @@ class ParseCache:
             log.debug("Cannot write the parse cache entry of %s in %s: %s", file, self.folder, error)
 
     def _prune(self) -> None:
-        """Keep at most ``max_entries`` entries: the most recently written."""
-        entries = [entry for entry in os.scandir(self.folder) if entry.name.endswith(".pickle")]
+        """Keep at most ``max_entries`` entries, the most recently written, and remove what a writer
+        killed mid-write left (a temporary file older than an hour)."""
+        entries, now = [], time.time()
+        for entry in os.scandir(self.folder):
+            if entry.name.endswith(".pickle"):
+                entries.append(entry)
+            elif entry.name.startswith(".entry-") and entry.stat().st_mtime < now - STRAY_AFTER_S:
+                Path(entry.path).unlink(missing_ok=True)
         if len(entries) <= self.max_entries:
             return
         entries.sort(key=lambda entry: entry.stat().st_mtime_ns)

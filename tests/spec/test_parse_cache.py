@@ -161,3 +161,26 @@ def test_past_its_size_the_least_recently_written_entries_go(specs: Path, cache_
         os.utime(cache.entry(file), ns=(index * 10**9, index * 10**9))  # written one second apart
     assert sorted(cache_dir.glob("*.pickle")) == sorted(cache.entry(file) for file in files[2:])
     assert cache.get(files[4], specs, "text 4") is not None and cache.get(files[0], specs, "text 0") is None
+
+
+def test_an_entry_others_may_change_is_not_used(specs: Path, cache_dir: Path):
+    load_pipeline_dags(folder=specs)
+    spec = specs / "alpha.pipeline.yaml"
+    cache = ParseCache(cache_dir)
+    assert cache.get(str(spec), spec.absolute().parent, spec.read_text()) is not None
+    cache.entry(str(spec)).chmod(0o666)
+    assert cache.get(str(spec), spec.absolute().parent, spec.read_text()) is None
+    assert load_pipeline_dags(folder=specs)["alpha"].description == "first"  # read again, and rewritten
+    assert stat.S_IMODE(cache.entry(str(spec)).stat().st_mode) == 0o600
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(specs: Path, cache_dir: Path):
+    load_pipeline_dags(folder=specs)
+    stray = cache_dir / ".entry-killed.tmp"
+    stray.write_bytes(b"half an entry")
+    os.utime(stray, (1, 1))
+    fresh = cache_dir / ".entry-in-progress.tmp"
+    fresh.write_bytes(b"another parse writing now")
+    (specs / "alpha.pipeline.yaml").write_text(SPEC.format(name="alpha", description="edited"))
+    assert load_pipeline_dags(folder=specs)["alpha"].description == "edited"
+    assert not stray.exists() and fresh.exists()
