@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.factory import SPEC_ERRORS_NAME, load_pipeline_dags
 from airflow_provider_mlpipe.spec import load_pipeline_file
 from airflow_provider_mlpipe.spec.parse_cache import ParseCache
@@ -98,6 +99,11 @@ def test_code_and_files_are_checked_on_every_parse(specs: Path, cache_dir: Path)
     for name in ("alpha", "beta"):
         assert f"{name}.pipeline.yaml" in message
     assert "helpers.py" in message and "Prepare" in message
+    # The same message, line included, as a spec read without the cache.
+    with pytest.raises(SpecError) as uncached:
+        load_pipeline_file(specs / "alpha.pipeline.yaml")
+    assert ":6, step 'Prepare', field 'function'" in str(uncached.value)
+    assert str(uncached.value) in message
 
 
 @pytest.mark.parametrize(
