@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.dagruns import FAILURE_KEY, failure_note, fit_note
+from airflow_provider_mlpipe.files import write_whole
 from airflow_provider_mlpipe.settings import airflow_home
 
 if TYPE_CHECKING:
@@ -85,10 +86,7 @@ def _record_path(dag_id: str, run_id: str) -> Path:
 def record_driver(dag_id: str, run_id: str) -> Path:
     """Record this process as the driver of run ``run_id`` of ``dag_id``; return the record's path."""
     path = _record_path(dag_id, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(asdict(Driver.this_process(dag_id, run_id))))
-    os.replace(partial, path)  # never a half-written record
+    write_whole(path, json.dumps(asdict(Driver.this_process(dag_id, run_id))).encode())  # never half a record
     return path
 
 

@@ -22,13 +22,13 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.exceptions import ArtifactError
+from airflow_provider_mlpipe.files import write_whole
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.artifacts.store import ArtifactStore
@@ -116,15 +116,7 @@ class LocalDigests:
     def _remember(self, memo: Path, document: dict[str, Any]) -> None:
         # A memo is a convenience: a read-only or full disk must not fail the step or the parse.
         with contextlib.suppress(OSError):
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=memo.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "w") as output:
-                    json.dump(document, output)
-                os.replace(temp, memo)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+            write_whole(memo, json.dumps(document).encode())
 
     def digest(self, path: Path) -> ContentDigest:
         """The content digest of a local file or folder.

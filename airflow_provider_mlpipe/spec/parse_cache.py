@@ -26,11 +26,12 @@ import logging
 import os
 import pickle
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+from airflow_provider_mlpipe.files import write_whole
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 FORMAT = b"mlpipe-parse-cache-1"
 OFF = ("off", "false", "0", "no", "none")
 _KEY_LENGTH = 64  # a hex sha256, the first line of an entry
+TEMP_PREFIX = ".entry-"  # an entry being written
 STRAY_AFTER_S = 3600  # a temporary file this old is no write in progress
 
 
@@ -96,55 +98,55 @@ class ParseCache:
             parts.update(len(part).to_bytes(8, "big") + part)
         return parts.hexdigest().encode()
 
+    def load(self, file: str, base_dir: Path | None, text: str, read: Callable[[], Pipeline]) -> Pipeline:
+        """The model kept for this exact spec; else ``read()``'s, kept for the next parse."""
+        entry, key = self.entry(file), self.key(file, base_dir, text)
+        pipeline = self._take(entry, key)
+        if pipeline is None:
+            pipeline = read()
+            self._keep(entry, key, pipeline)
+        return pipeline
+
     def get(self, file: str, base_dir: Path | None, text: str) -> Pipeline | None:
         """The model kept for this exact spec, or None."""
+        return self._take(self.entry(file), self.key(file, base_dir, text))
+
+    def put(self, file: str, base_dir: Path | None, text: str, pipeline: Pipeline) -> None:
+        """Keep ``pipeline`` as what this spec reads to; a failure only costs the next parse its speed-up."""
+        self._keep(self.entry(file), self.key(file, base_dir, text), pipeline)
+
+    def _take(self, entry: Path, key: bytes) -> Pipeline | None:
         try:
-            with open(self.entry(file), "rb") as entry:
-                status = os.fstat(entry.fileno())
+            with open(entry, "rb") as stream:
+                status = os.fstat(stream.fileno())
                 # Only an entry this user wrote, that nobody else may change: it is unpickled.
                 if status.st_uid != os.getuid() or status.st_mode & 0o022:
-                    log.warning(
-                        "Ignoring the parse cache entry %s: not private to this user", self.entry(file)
-                    )
+                    log.warning("Ignoring the parse cache entry %s: not private to this user", entry)
                     return None
-                data = entry.read()
+                data = stream.read()
         except OSError:
             return None
-        if (
-            data[:_KEY_LENGTH] != self.key(file, base_dir, text)
-            or data[_KEY_LENGTH : _KEY_LENGTH + 1] != b"\n"
-        ):
+        if data[:_KEY_LENGTH] != key or data[_KEY_LENGTH : _KEY_LENGTH + 1] != b"\n":
             return None
         try:
             pipeline = pickle.loads(data[_KEY_LENGTH + 1 :])
         except Exception as error:  # a torn or corrupt entry: read the spec again
-            log.warning(
-                "Ignoring the unreadable parse cache entry %s of %s: %s", self.entry(file), file, error
-            )
+            log.warning("Ignoring the unreadable parse cache entry %s: %s", entry, error)
             return None
         return pipeline if isinstance(pipeline, Pipeline) else None
 
-    def put(self, file: str, base_dir: Path | None, text: str, pipeline: Pipeline) -> None:
-        """Keep ``pipeline`` as what this spec reads to; a failure only costs the next parse its speed-up."""
+    def _keep(self, entry: Path, key: bytes, pipeline: Pipeline) -> None:
         try:
             payload = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # something in the model that pickle cannot take: not kept
-            log.debug("Not keeping %s in the parse cache: %s", file, error)
+            log.debug("Not keeping %s in the parse cache: %s", entry, error)
             return
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".entry-", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(self.key(file, base_dir, text) + b"\n" + payload)
-                # Whole or not at all: a parse in another process reads either entry, never half of one.
-                os.replace(temporary, self.entry(file))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            # Whole or not at all: a parse in another process reads either entry, never half of one.
+            write_whole(entry, key + b"\n" + payload, temp_prefix=TEMP_PREFIX, folder_mode=0o700)
             self._prune()
         except OSError as error:
-            log.debug("Cannot write the parse cache entry of %s in %s: %s", file, self.folder, error)
+            log.debug("Cannot write the parse cache entry %s: %s", entry, error)
 
     def _prune(self) -> None:
         """Keep at most ``max_entries`` entries, the most recently written, and remove what a writer
@@ -153,7 +155,7 @@ class ParseCache:
         for entry in os.scandir(self.folder):
             if entry.name.endswith(".pickle"):
                 entries.append(entry)
-            elif entry.name.startswith(".entry-") and entry.stat().st_mtime < now - STRAY_AFTER_S:
+            elif entry.name.startswith(TEMP_PREFIX) and entry.stat().st_mtime < now - STRAY_AFTER_S:
                 Path(entry.path).unlink(missing_ok=True)
         if len(entries) <= self.max_entries:
             return

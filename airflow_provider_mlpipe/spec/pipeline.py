@@ -233,8 +233,6 @@ def load_pipeline_file(
     base_dir = Path(path).absolute().parent
     if cache is None:
         return load_pipeline_text(text, file=file, base_dir=base_dir, check_files=check_files)
-    pipeline = cache.get(file, base_dir, text)
-    if pipeline is None:
-        pipeline = _read_model(text, file, base_dir)
-        cache.put(file, base_dir, text, pipeline)
-    return _validated(pipeline, check_files)
+    return _validated(
+        cache.load(file, base_dir, text, lambda: _read_model(text, file, base_dir)), check_files
+    )
