@@ -3,9 +3,9 @@
 Airflow's DAG processor parses the loader's DAG file again every ``min_file_process_interval`` (30 s
 by default), and a worker parses it before each task: most of those parses read specs that did not
 change. What a spec's text reads to (the pipeline model, before any check that looks at other files)
-depends only on the text, the spec's path and folder, and this package's code. So the loader keeps it,
-pickled, under ``[mlpipe] parse_cache`` (default ``$AIRFLOW_HOME/mlpipe/parse-cache``; ``off`` turns
-it off), one file per spec, and takes it back while all of those are the same: that skips reading the
+depends only on the text, the spec's path and folder, and the code of the spec reader and the
+model. So the loader keeps it, pickled, under ``[mlpipe] parse_cache`` (default
+``$AIRFLOW_HOME/mlpipe/parse-cache``; ``off`` turns it off), one file per spec, and takes it back while all of those are the same: that skips reading the
 YAML and building the model, about half of a parse's own work.
 
 Everything that looks at other files still runs on every parse: the pipeline's checks (scripts
@@ -36,7 +36,7 @@ from airflow_provider_mlpipe.model.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-# Bumped when what an entry holds changes shape (the package's code stamp covers the rest).
+# Bumped when what an entry holds changes shape (code_stamp covers the code).
 FORMAT = b"mlpipe-parse-cache-1"
 OFF = ("off", "false", "0", "no", "none")
 _KEY_LENGTH = 64  # a hex sha256, the first line of an entry
@@ -44,21 +44,24 @@ TEMP_PREFIX = ".entry-"  # an entry being written
 STRAY_AFTER_S = 3600  # a temporary file this old is no write in progress
 
 
+# The code that decides what a spec reads to: the spec reader and the model it builds (every class
+# an entry holds is the model's).
+STAMPED_PACKAGES = ("model", "spec")
+
+
 @lru_cache(maxsize=1)
 def code_stamp() -> bytes:
-    """What the package's code is: each module's path, size and modification time (a model built by
-    other code, even an edited development checkout of the same version, is not taken back)."""
+    """What the code that reads specs is: each of its modules' name, size and modification time (a
+    model built by other code, even an edited development checkout of the same version, is not taken
+    back). Paid once per parsing process, so only those two packages are looked at."""
     package = Path(__file__).resolve().parents[1]
     stamp = hashlib.sha256(FORMAT + b"\0" + sys.version.encode())
-    for folder, dirnames, filenames in os.walk(package):
-        dirnames[:] = sorted(name for name in dirnames if name != "__pycache__" and not name.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                path = Path(folder) / name
-                status = path.stat()
-                stamp.update(
-                    f"{path.relative_to(package)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode()
-                )
+    for name in STAMPED_PACKAGES:
+        with os.scandir(package / name) as entries:
+            for entry in sorted(entries, key=lambda entry: entry.name):
+                if entry.name.endswith(".py"):
+                    status = entry.stat()
+                    stamp.update(f"{name}/{entry.name}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
     return stamp.digest()
 
 
