@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import MutableMapping
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -150,12 +151,15 @@ def load_pipeline_dags(
     worker parses the file to run one task, only that task's DAG is built. A spec that fails to load
     is reported as an import error of the calling file that names the spec, step, field and line;
     the other pipelines still load (see :class:`SpecErrorsDag`). The model of a spec that did not
-    change since an earlier parse is taken from ``[mlpipe] parse_cache`` (see
-    :mod:`~airflow_provider_mlpipe.spec.parse_cache`); its checks and code digests run every time.
+    change since an earlier parse is taken from ``[mlpipe] parse_cache``, and so is its built DAG
+    while its steps' code and literal inputs are unchanged (see
+    :mod:`~airflow_provider_mlpipe.spec.parse_cache` and :mod:`~airflow_provider_mlpipe.dag_cache`);
+    the steps' code digests are computed every time.
 
     :param namespace: where to put the DAGs (the calling module's globals, so Airflow finds them).
     :param folder: the folder to scan; default the folder of the module whose ``namespace`` this is.
     """
+    from airflow_provider_mlpipe.dag_cache import DagCache
     from airflow_provider_mlpipe.fingerprint.code import remembered_lookups
     from airflow_provider_mlpipe.spec import discover_spec_files, load_pipeline_file, peek_pipeline_name
     from airflow_provider_mlpipe.spec.parse_cache import ParseCache
@@ -170,24 +174,29 @@ def load_pipeline_dags(
     sources: dict[str, Path] = {}
     errors: list[str] = []
     cache = ParseCache.configured()
+    dag_cache = DagCache(cache) if cache is not None else None
+
+    def build(path: Path) -> tuple[Pipeline, DAG]:
+        pipeline = load_pipeline_file(path, cache=cache)
+        return pipeline, build_dag(pipeline, validate=False)
+
     with remembered_lookups():
         for path in discover_spec_files(folder):
             if wanted is not None and peek_pipeline_name(path) not in (wanted, None):
                 continue  # a worker running one task of another DAG: skip the work
             try:
-                pipeline = load_pipeline_file(path, cache=cache)
-                if pipeline.name in dags:
+                dag = build(path)[1] if dag_cache is None else dag_cache.load(path, partial(build, path))
+                if dag.dag_id in dags:  # the first spec of that name keeps it
                     raise SpecError(
-                        f"pipeline name {pipeline.name!r} is already used by {sources[pipeline.name]}",
+                        f"pipeline name {dag.dag_id!r} is already used by {sources[dag.dag_id]}",
                         file=str(path),
                         field="name",
                     )
-                dag = build_dag(pipeline, validate=False)
             except Exception as error:  # a bug or an odd spec must not hide the other pipelines
                 errors.append(spec_error_message(path, error))
                 continue
-            dags[pipeline.name] = dag
-            sources[pipeline.name] = path
+            dags[dag.dag_id] = dag
+            sources[dag.dag_id] = path
     if namespace is not None:
         for dag_id, dag in dags.items():
             namespace[f"mlpipe_dag__{dag_id}"] = dag

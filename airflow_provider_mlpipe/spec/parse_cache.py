@@ -31,11 +31,13 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from airflow_provider_mlpipe.files import write_whole
 from airflow_provider_mlpipe.model.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
+Kept = TypeVar("Kept")
 
 # Bumped when what an entry holds changes shape (code_stamp covers the code).
 FORMAT = b"mlpipe-parse-cache-1"
@@ -90,9 +92,10 @@ class ParseCache:
             return None
         return cls(Path(setting).expanduser() if setting else airflow_home() / "mlpipe" / "parse-cache")
 
-    def entry(self, file: str) -> Path:
-        """The entry of the spec ``file`` (one per spec: an edit replaces it)."""
-        return self.folder / (hashlib.sha256(os.fsencode(file)).hexdigest()[:32] + ".pickle")
+    def entry(self, file: str, kind: str = "") -> Path:
+        """The entry of the spec ``file`` (one per spec and ``kind``: an edit replaces it)."""
+        suffix = f".{kind}.pickle" if kind else ".pickle"
+        return self.folder / (hashlib.sha256(os.fsencode(file)).hexdigest()[:32] + suffix)
 
     @staticmethod
     def key(file: str, base_dir: Path | None, text: str) -> bytes:
@@ -105,21 +108,23 @@ class ParseCache:
     def load(self, file: str, base_dir: Path | None, text: str, read: Callable[[], Pipeline]) -> Pipeline:
         """The model kept for this exact spec; else ``read()``'s, kept for the next parse."""
         entry, key = self.entry(file), self.key(file, base_dir, text)
-        pipeline = self._take(entry, key)
+        pipeline = self.take(entry, key, Pipeline)
         if pipeline is None:
             pipeline = read()
-            self._keep(entry, key, pipeline)
+            self.keep(entry, key, pipeline)
         return pipeline
 
     def get(self, file: str, base_dir: Path | None, text: str) -> Pipeline | None:
         """The model kept for this exact spec, or None."""
-        return self._take(self.entry(file), self.key(file, base_dir, text))
+        return self.take(self.entry(file), self.key(file, base_dir, text), Pipeline)
 
     def put(self, file: str, base_dir: Path | None, text: str, pipeline: Pipeline) -> None:
         """Keep ``pipeline`` as what this spec reads to; a failure only costs the next parse its speed-up."""
-        self._keep(self.entry(file), self.key(file, base_dir, text), pipeline)
+        self.keep(self.entry(file), self.key(file, base_dir, text), pipeline)
 
-    def _take(self, entry: Path, key: bytes) -> Pipeline | None:
+    def take(self, entry: Path, key: bytes, kind: type[Kept]) -> Kept | None:
+        """What ``entry`` keeps if it was made from ``key`` and is a ``kind``, else None (also for an
+        entry that is missing, torn, corrupt or not private to this user)."""
         try:
             with open(entry, "rb") as stream:
                 status = os.fstat(stream.fileno())
@@ -133,15 +138,17 @@ class ParseCache:
         if data[:_KEY_LENGTH] != key or data[_KEY_LENGTH : _KEY_LENGTH + 1] != b"\n":
             return None
         try:
-            pipeline = pickle.loads(data[_KEY_LENGTH + 1 :])
+            kept = pickle.loads(data[_KEY_LENGTH + 1 :])
         except Exception as error:  # a torn or corrupt entry: read the spec again
             log.warning("Ignoring the unreadable parse cache entry %s: %s", entry, error)
             return None
-        return pipeline if isinstance(pipeline, Pipeline) else None
+        return kept if isinstance(kept, kind) else None
 
-    def _keep(self, entry: Path, key: bytes, pipeline: Pipeline) -> None:
+    def keep(self, entry: Path, key: bytes, value: object) -> None:
+        """Keep ``value`` in ``entry``, made from ``key``; a failure only costs the next parse its
+        speed-up."""
         try:
-            payload = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # something in the model that pickle cannot take: not kept
             log.debug("Not keeping %s in the parse cache: %s", entry, error)
             return

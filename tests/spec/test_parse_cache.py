@@ -54,7 +54,9 @@ def digests(dag) -> dict[str, str]:
 def test_a_second_parse_builds_the_same_dags_from_one_private_entry_per_spec(specs: Path, cache_dir: Path):
     first = load_pipeline_dags(folder=specs)
     entries = sorted(cache_dir.glob("*.pickle"))
-    assert len(entries) == 2
+    # Per spec, its model and its built DAG (see test_dag_cache.py).
+    assert len([entry for entry in entries if not entry.name.endswith(".dag.pickle")]) == 2
+    assert len(entries) == 4
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
     second = load_pipeline_dags(folder=specs)
     assert sorted(second) == sorted(first) == ["alpha", "beta"]
@@ -77,7 +79,7 @@ def test_an_entry_is_what_the_loader_uses_while_the_spec_is_unchanged(specs: Pat
     # Another text is another key: the edit is read, and replaces the entry.
     spec.write_text(SPEC.format(name="alpha", description="edited"))
     assert load_pipeline_dags(folder=specs)["alpha"].description == "edited"
-    assert len(list(cache_dir.glob("*.pickle"))) == 2
+    assert len([entry for entry in cache_dir.glob("*.pickle") if ".dag." not in entry.name]) == 2
     assert cache.get(str(spec), spec.absolute().parent, text) is None
     # The same text under another folder (another base for relative paths) is another key too.
     assert cache.get(str(spec), specs.parent, spec.read_text()) is None
@@ -121,12 +123,17 @@ def test_code_and_files_are_checked_on_every_parse(specs: Path, cache_dir: Path)
 )
 def test_a_damaged_entry_is_read_again_and_rewritten(specs: Path, cache_dir: Path, damage) -> None:
     expected = digests(load_pipeline_dags(folder=specs)["alpha"])
-    entry = ParseCache(cache_dir).entry(str(specs / "alpha.pipeline.yaml"))
-    damage(entry)
-    damaged = entry.read_bytes()
+    cache = ParseCache(cache_dir)
+    # The spec's model and its built DAG (see test_dag_cache.py) are kept and taken back alike.
+    entries = [cache.entry(str(specs / "alpha.pipeline.yaml"), kind) for kind in ("", "dag")]
+    damaged = {}
+    for entry in entries:
+        damage(entry)
+        damaged[entry] = entry.read_bytes()
     dags = load_pipeline_dags(folder=specs)
     assert digests(dags["alpha"]) == expected and dags["alpha"].description == "first"
-    assert entry.read_bytes() != damaged
+    for entry in entries:
+        assert entry.read_bytes() != damaged[entry]
 
 
 def test_an_unusable_cache_folder_costs_only_the_speed_up(specs: Path, tmp_path: Path, monkeypatch):
@@ -174,10 +181,12 @@ def test_an_entry_others_may_change_is_not_used(specs: Path, cache_dir: Path):
     spec = specs / "alpha.pipeline.yaml"
     cache = ParseCache(cache_dir)
     assert cache.get(str(spec), spec.absolute().parent, spec.read_text()) is not None
-    cache.entry(str(spec)).chmod(0o666)
+    for kind in ("", "dag"):  # the spec's model and its built DAG
+        cache.entry(str(spec), kind).chmod(0o666)
     assert cache.get(str(spec), spec.absolute().parent, spec.read_text()) is None
     assert load_pipeline_dags(folder=specs)["alpha"].description == "first"  # read again, and rewritten
-    assert stat.S_IMODE(cache.entry(str(spec)).stat().st_mode) == 0o600
+    for kind in ("", "dag"):
+        assert stat.S_IMODE(cache.entry(str(spec), kind).stat().st_mode) == 0o600
 
 
 def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(specs: Path, cache_dir: Path):
