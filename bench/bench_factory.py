@@ -8,8 +8,8 @@ Two parts, each printing figures and asserting nothing about speed:
 2. Side by side, each variant in a fresh process, alternating, ``--rounds`` rounds: the same 100
    pipelines of 20 chained no-op steps (each step reads the previous step's result) built by
    - this loader from ``*.pipeline.yaml`` specs (``load_pipeline_dags``): as the DAG processor's
-     parses of unchanged specs (the models from the parse cache), and with the cache off (every
-     spec read again),
+     parses of unchanged specs (the models and built DAGs from the parse cache, the steps' code
+     digests computed again), and with the cache off (every spec read, every DAG built),
    - dag-factory from YAML files of ``PythonOperator`` tasks (the optional ``bench`` extra:
      ``pip install -e '.[bench]'``; skipped, saying so, when it is not installed),
    - a plain Python loop of ``PythonOperator``\\ s, with no YAML at all.
@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_specs import write_specs  # noqa: E402
 
 # "mlpipe": a parse of unchanged specs, as the DAG processor makes every 30 s and a worker before each
-# task (the spec models come from the parse cache, warmed before the rounds); "mlpipe-uncached": the
-# first parse after every spec changed (``[mlpipe] parse_cache = off``: read the YAML, build the model).
+# task (the spec models and built DAGs come from the parse cache, warmed before the rounds, once the
+# steps' code digests are found unchanged); "mlpipe-uncached": the first parse after every spec changed
+# (``[mlpipe] parse_cache = off``: read the YAML, build the model, build the DAG)
 VARIANTS = ("mlpipe", "mlpipe-uncached", "dag-factory", "plain")
 NOOP_MODULE = "def identity(value=0):\n    return value\n"
 PULL = "{{{{ ti.xcom_pull(task_ids='{previous}') }}}}"
@@ -234,7 +235,7 @@ def this_loader(pipelines: int, steps: int, repeat: int) -> None:
     later = all_times[1:] or all_times
     print(
         f"build all DAGs: first {all_times[0]:.3f} s (reading every spec, filling the parse cache); "
-        f"then median {statistics.median(later):.3f} s, min {min(later):.3f} s (models from the cache)"
+        f"then median {statistics.median(later):.3f} s, min {min(later):.3f} s (from the cache)"
     )
     print(
         f"build one DAG with the parsing context: median {statistics.median(one_times) * 1000:.1f} ms, "

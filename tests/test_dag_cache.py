@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mlpipe.dag_cache import BuiltDag, DagCache, step_sources
+from airflow_provider_mlpipe.dag_cache import BuiltDag, DagCache
 from airflow_provider_mlpipe.factory import build_dag, load_pipeline_dags
+from airflow_provider_mlpipe.fingerprint import step_sources
 from airflow_provider_mlpipe.spec import load_pipeline_file
 from airflow_provider_mlpipe.spec.parse_cache import ParseCache
 from tests.spec.test_control_spec import HEAD

@@ -263,6 +263,7 @@ __all__ = [
     "fingerprint_of",
     "step_digest",
     "step_digest_and_code",
+    "step_sources",
 ]
 
 
@@ -296,9 +297,16 @@ def sources_manifest(step: Step, code_files: Mapping[str, str]) -> dict[str, Any
     }
     if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
         manifest["code_files"] = None
-    if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
-        manifest["literal_inputs"] = None
+        if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
+            manifest["literal_inputs"] = None
     return manifest
+
+
+def step_sources(step: Step) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """What a step's task is built with from files beyond the spec: the step's digest, its code
+    inventory (see :func:`step_digest_and_code`) and its :func:`sources_manifest`."""
+    digest, code_files = step_digest_and_code(step)
+    return digest, code_files, sources_manifest(step, code_files)
 
 
 def literal_sources(step: Step) -> dict[str, Any]:

@@ -119,11 +119,11 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.step = step
-        from airflow_provider_mlpipe.fingerprint import sources_manifest, step_digest_and_code
+        from airflow_provider_mlpipe.fingerprint import step_sources
 
-        digest, code_files = step_digest_and_code(step)
+        digest, code_files, sources = step_sources(step)
         self.mlpipe_step = step_manifest(step.kind, digest)
-        self.mlpipe_sources = sources_manifest(step, code_files)
+        self.mlpipe_sources = sources
         # The code files as this DAG's build read them: on a worker the DAG is built when the task
         # starts, so the task's fingerprint and its check of reused steps take them from here instead
         # of reading and hashing every file again.

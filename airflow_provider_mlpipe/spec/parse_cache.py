@@ -18,6 +18,10 @@ entry another user owns or may change is not used: whoever could write one could
 processor unpickle what they wrote (as whoever can write in ``$AIRFLOW_HOME`` can already change
 Airflow's configuration and plugins). A temporary file left by a writer killed mid-write goes at a
 later write.
+
+The DAG-file loader keeps each spec's built DAG in the same folder, as entries of another kind
+(:meth:`ParseCache.entry`'s ``kind``), with the same handling: see
+:mod:`airflow_provider_mlpipe.dag_cache`.
 """
 
 from __future__ import annotations
