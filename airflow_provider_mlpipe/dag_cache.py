@@ -11,8 +11,10 @@ entry) and takes it back when everything it was built from is the same:
 - the spec (its text, path and folder), as for the spec models;
 - the code that builds it: every module of this package, the versions of Python and Airflow, and
   pendulum's installed files;
-- Airflow's configuration (the DAG's defaults come from it): every ``AIRFLOW*`` environment variable
-  and the configuration file's size and modification time;
+- Airflow's configuration (the DAG's defaults come from it): every ``AIRFLOW__*`` environment
+  variable, ``AIRFLOW_HOME``, ``AIRFLOW_CONFIG`` and the configuration file's size and modification
+  time. Processes that differ in it (a task process blocks the metadata DB through one) each keep
+  their own DAG;
 - and, checked on every parse, what the steps read from other files: each step's digest (its code
   files, the project modules they import, its declared ``code_files``) and its literal local inputs'
   content digests are computed again, exactly as a build computes them, and must equal those of the
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 FORMAT = b"mlpipe-dag-cache-1"
 ENTRY_KIND = "dag"
 SKIPPED_FOLDERS = {"__pycache__", "node_modules"}
+CONFIGURATION_LOCATIONS = ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
 # A step's digest, its code files' digests and what the serialized DAG says of its sources
 # (``fingerprint.step_sources``: what a step's task is built with).
 StepSources = tuple[str, dict[str, str], dict[str, Any]]
@@ -97,13 +100,14 @@ def build_code_stamp() -> bytes:
 
 
 def configuration_stamp() -> bytes:
-    """Airflow's configuration as this process sees it: the ``AIRFLOW*`` environment variables and
-    the configuration file's size and modification time."""
+    """Airflow's configuration as this process sees it: the ``AIRFLOW__*`` environment variables,
+    ``AIRFLOW_HOME`` and ``AIRFLOW_CONFIG``, and the configuration file's size and modification time."""
     from airflow_provider_mlpipe.settings import airflow_home
 
     stamp = hashlib.sha256()
     for name, value in sorted(os.environ.items()):
-        if name.startswith("AIRFLOW"):
+        # Settings only: not a task's context (AIRFLOW_CTX_*) nor connections and variables.
+        if name.startswith("AIRFLOW__") or name in CONFIGURATION_LOCATIONS:
             stamp.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
     config_file = os.environ.get("AIRFLOW_CONFIG") or str(airflow_home() / "airflow.cfg")
     try:
@@ -124,6 +128,11 @@ class DagCache:
         self.cache = cache
         self._configuration = configuration_stamp()  # one parse: one configuration
 
+    def entry(self, file: str) -> Path:
+        """Where the DAG of the spec ``file`` is kept for this configuration: the DAG processor and
+        the workers may run with different settings, and each keeps its own DAG."""
+        return self.cache.entry(file, ENTRY_KIND, variant=self._configuration)
+
     def key(self, file: str, base_dir: Path, text: str) -> bytes:
         """What a kept DAG must have been built from to be taken back (its steps' sources aside)."""
         spec = ParseCache.key(file, base_dir, text)
@@ -137,7 +146,8 @@ class DagCache:
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError):
             return build()[1]  # it says what is wrong with the file
-        entry, key = self.cache.entry(file, ENTRY_KIND), self.key(file, path.absolute().parent, text)
+        entry = self.entry(file)
+        key = self.key(file, path.absolute().parent, text)
         kept = self.cache.take(entry, key, BuiltDag)
         if kept is not None and kept.is_current():
             return kept.dag

@@ -113,7 +113,7 @@ def test_a_kept_dag_is_what_the_loader_uses_until_a_code_file_changes(tmp_path: 
     cache = DagCache(ParseCache(cache_dir))
     sources = {name: step_sources(step) for name, step in pipeline.steps.items()}
     key = cache.key(str(spec), spec.absolute().parent, spec.read_text())
-    cache.cache.keep(cache.cache.entry(str(spec), "dag"), key, BuiltDag(pipeline, marked, sources))
+    cache.cache.keep(cache.entry(str(spec)), key, BuiltDag(pipeline, marked, sources))
     assert load_pipeline_dags(folder=folder)["alpha"].description == "kept"
 
     # The step's code changed: its digest differs from the kept DAG's, so the DAG is built again.
@@ -154,6 +154,13 @@ def test_another_airflow_configuration_builds_the_dag_again(tmp_path: Path, cach
     assert load_pipeline_dags(folder=folder)["one"].max_active_tasks == 7  # kept
     monkeypatch.setenv("AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG", "5")
     assert load_pipeline_dags(folder=folder)["one"].max_active_tasks == 5
+    # Each configuration keeps its own DAG: processes that parse with different settings (the DAG
+    # processor, a worker) do not replace each other's entry at every parse.
+    assert len(kept_dags(cache_dir)) == 2
+    kept = {entry: entry.stat().st_mtime_ns for entry in kept_dags(cache_dir)}
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG", "7")
+    assert load_pipeline_dags(folder=folder)["one"].max_active_tasks == 7
+    assert {entry: entry.stat().st_mtime_ns for entry in kept_dags(cache_dir)} == kept
 
 
 def test_a_deleted_script_is_an_import_error_not_a_kept_dag(tmp_path: Path, cache_dir: Path):

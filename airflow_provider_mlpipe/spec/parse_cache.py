@@ -96,10 +96,16 @@ class ParseCache:
             return None
         return cls(Path(setting).expanduser() if setting else airflow_home() / "mlpipe" / "parse-cache")
 
-    def entry(self, file: str, kind: str = "") -> Path:
-        """The entry of the spec ``file`` (one per spec and ``kind``: an edit replaces it)."""
+    def entry(self, file: str, kind: str = "", variant: bytes = b"") -> Path:
+        """The entry of the spec ``file`` (one per spec, ``kind`` and ``variant``: an edit replaces it).
+
+        :param kind: what the entry holds ("": the spec's model).
+        :param variant: what else tells entries of the same spec and kind apart, where processes that
+            differ in it parse the same spec (each keeps its own entry instead of replacing the other's).
+        """
         suffix = f".{kind}.pickle" if kind else ".pickle"
-        return self.folder / (hashlib.sha256(os.fsencode(file)).hexdigest()[:32] + suffix)
+        name = os.fsencode(file) + (b"\0" + variant if variant else b"")
+        return self.folder / (hashlib.sha256(name).hexdigest()[:32] + suffix)
 
     @staticmethod
     def key(file: str, base_dir: Path | None, text: str) -> bytes:

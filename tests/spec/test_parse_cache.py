@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_mlpipe.dag_cache import DagCache
 from airflow_provider_mlpipe.exceptions import SpecError
 from airflow_provider_mlpipe.factory import SPEC_ERRORS_NAME, load_pipeline_dags
 from airflow_provider_mlpipe.spec import load_pipeline_file
@@ -45,6 +46,12 @@ def specs(tmp_path: Path) -> Path:
     for name in ("alpha", "beta"):
         (folder / f"{name}.pipeline.yaml").write_text(SPEC.format(name=name, description="first"))
     return folder
+
+
+def model_and_dag_entries(cache_dir: Path, spec: Path) -> list[Path]:
+    """The spec's model entry and its built DAG's (see test_dag_cache.py): kept and taken back alike."""
+    cache = ParseCache(cache_dir)
+    return [cache.entry(str(spec)), DagCache(cache).entry(str(spec))]
 
 
 def digests(dag) -> dict[str, str]:
@@ -123,9 +130,7 @@ def test_code_and_files_are_checked_on_every_parse(specs: Path, cache_dir: Path)
 )
 def test_a_damaged_entry_is_read_again_and_rewritten(specs: Path, cache_dir: Path, damage) -> None:
     expected = digests(load_pipeline_dags(folder=specs)["alpha"])
-    cache = ParseCache(cache_dir)
-    # The spec's model and its built DAG (see test_dag_cache.py) are kept and taken back alike.
-    entries = [cache.entry(str(specs / "alpha.pipeline.yaml"), kind) for kind in ("", "dag")]
+    entries = model_and_dag_entries(cache_dir, specs / "alpha.pipeline.yaml")
     damaged = {}
     for entry in entries:
         damage(entry)
@@ -181,12 +186,12 @@ def test_an_entry_others_may_change_is_not_used(specs: Path, cache_dir: Path):
     spec = specs / "alpha.pipeline.yaml"
     cache = ParseCache(cache_dir)
     assert cache.get(str(spec), spec.absolute().parent, spec.read_text()) is not None
-    for kind in ("", "dag"):  # the spec's model and its built DAG
-        cache.entry(str(spec), kind).chmod(0o666)
+    for entry in model_and_dag_entries(cache_dir, spec):
+        entry.chmod(0o666)
     assert cache.get(str(spec), spec.absolute().parent, spec.read_text()) is None
     assert load_pipeline_dags(folder=specs)["alpha"].description == "first"  # read again, and rewritten
-    for kind in ("", "dag"):
-        assert stat.S_IMODE(cache.entry(str(spec), kind).stat().st_mode) == 0o600
+    for entry in model_and_dag_entries(cache_dir, spec):
+        assert stat.S_IMODE(entry.stat().st_mode) == 0o600
 
 
 def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(specs: Path, cache_dir: Path):
