@@ -16,31 +16,20 @@ from airflow_provider_mlpipe.factory import build_dag, load_pipeline_dags
 from airflow_provider_mlpipe.fingerprint import step_sources
 from airflow_provider_mlpipe.spec import load_pipeline_file
 from airflow_provider_mlpipe.spec.parse_cache import ParseCache
-from tests.spec.test_control_spec import HEAD
+from tests.spec.test_control_spec import HEAD, LOOP_AND_FAN_OUT
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "dags"
-CONTROL_STEPS = """\
-  - name: Retrain
-    type: loop
-    max_iterations: 2
-    until:
-      - le: [{step: Evaluate, output: result}, {param: Target}]
-    steps:
-      - {name: Train, type: function, function: "m:train", arguments: {rounds: {mul: [{loop: iteration}, 5]}}}
-      - {name: Evaluate, type: function, function: "m:evaluate", arguments: {model: {step: Train, output: result}}}
-    outputs: {model: {step: Train, output: result}}
-  - name: Sweep
-    type: function
-    function: "m:square"
-    for_each: {param: Depths}
-    max_concurrency: 2
-    arguments: {x: {item: ""}}
+# A loop, a fan-out over its result, and a condition.
+CONTROL_STEPS = (
+    LOOP_AND_FAN_OUT
+    + """\
   - name: Check
     type: condition
     conditions: [{ge: [{param: Target}, 1.0]}]
     if_steps: [Report]
   - {name: Report, type: function, function: "m:prepare", depends_on: [Sweep]}
 """
+)
 PROCESSING_SPEC = """\
 name: reads_a_file
 steps:
@@ -129,12 +118,19 @@ def test_a_kept_dag_is_what_the_loader_uses_until_a_code_file_changes(tmp_path: 
     )
 
 
-def test_a_changed_literal_input_file_builds_the_dag_again(tmp_path: Path, cache_dir: Path):
+@pytest.fixture
+def reads_a_file(tmp_path: Path) -> Path:
+    """A folder with a processing step whose script and input file are beside its spec."""
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "count.py").write_text("print('counting')\n")
     (folder / "rows.csv").write_text("a\n1\n")
     (folder / "reads.pipeline.yaml").write_text(PROCESSING_SPEC)
+    return folder
+
+
+def test_a_changed_literal_input_file_builds_the_dag_again(reads_a_file: Path, cache_dir: Path):
+    folder = reads_a_file
     before = load_pipeline_dags(folder=folder)["reads_a_file"].get_task("Count").mlpipe_sources
     (folder / "rows.csv").write_text("a\n1\n2\n")
     after = load_pipeline_dags(folder=folder)["reads_a_file"].get_task("Count").mlpipe_sources
@@ -163,12 +159,8 @@ def test_another_airflow_configuration_builds_the_dag_again(tmp_path: Path, cach
     assert {entry: entry.stat().st_mtime_ns for entry in kept_dags(cache_dir)} == kept
 
 
-def test_a_deleted_script_is_an_import_error_not_a_kept_dag(tmp_path: Path, cache_dir: Path):
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "count.py").write_text("print('counting')\n")
-    (folder / "rows.csv").write_text("a\n1\n")
-    (folder / "reads.pipeline.yaml").write_text(PROCESSING_SPEC)
+def test_a_deleted_script_is_an_import_error_not_a_kept_dag(reads_a_file: Path, cache_dir: Path):
+    folder = reads_a_file
     assert list(load_pipeline_dags(folder=folder)) == ["reads_a_file"]
     (folder / "count.py").unlink()
     with pytest.warns(UserWarning, match=r"script file not found: .*count\.py"):

@@ -21,13 +21,8 @@ steps:
 """
 
 
-def load(steps: str):
-    return load_pipeline_text(HEAD.lstrip() + steps.lstrip("\n"), file="control.pipeline.yaml")
-
-
-def test_loops_fan_outs_tuning_and_transform_read_from_yaml():
-    pipeline = load(
-        """
+# A loop and a fan-out over its result (test_dag_cache.py builds them too).
+LOOP_AND_FAN_OUT = """\
   - name: Retrain
     type: loop
     max_iterations: 2
@@ -45,6 +40,17 @@ def test_loops_fan_outs_tuning_and_transform_read_from_yaml():
     timeout: 30
     display_name: Square each depth
     arguments: {x: {item: ""}, model: {step: Retrain, output: model, path: rounds}}
+"""
+
+
+def load(steps: str):
+    return load_pipeline_text(HEAD.lstrip() + steps.lstrip("\n"), file="control.pipeline.yaml")
+
+
+def test_loops_fan_outs_tuning_and_transform_read_from_yaml():
+    pipeline = load(
+        LOOP_AND_FAN_OUT
+        + """
   - name: Tune
     type: tuning
     function: "m:fit"
