@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.fingerprint import step_sources
 from airflow_provider_mlpipe.model.pipeline import Pipeline
-from airflow_provider_mlpipe.spec.parse_cache import ParseCache
+from airflow_provider_mlpipe.spec.parse_cache import ParseCache, code_stamp
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -48,7 +47,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = b"mlpipe-dag-cache-1"
 ENTRY_KIND = "dag"
-SKIPPED_FOLDERS = {"__pycache__", "node_modules"}
 CONFIGURATION_LOCATIONS = ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
 # A step's digest, its code files' digests and what the serialized DAG says of its sources
 # (``fingerprint.step_sources``: what a step's task is built with).
@@ -78,25 +76,15 @@ class BuiltDag:
 
 @lru_cache(maxsize=1)
 def build_code_stamp() -> bytes:
-    """The code that builds DAGs: every module of this package (name, size, modification time), the
-    versions of Python and Airflow, and pendulum's installed files (a DAG holds its time zones; its
-    ``__version__`` is deprecated). Paid once per parsing process (about 1.5 ms)."""
+    """The code that builds DAGs: every module of this package (``parse_cache.code_stamp``), the
+    version of Airflow, and pendulum's installed files (a DAG holds its time zones; its
+    ``__version__`` is deprecated)."""
     import airflow
     import pendulum
 
-    package = Path(__file__).resolve().parent
     installed = os.stat(pendulum.__file__)
-    versions = f"{sys.version}\0{airflow.__version__}\0{installed.st_size}\0{installed.st_mtime_ns}\0"
-    stamp = hashlib.sha256(FORMAT + b"\0" + versions.encode())
-    for folder, subfolders, files in os.walk(package):
-        # In place, so that the walk skips them: no Python of this package is in there.
-        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS)
-        for name in sorted(files):
-            if name.endswith(".py"):
-                status = os.stat(os.path.join(folder, name))
-                relative = os.path.relpath(os.path.join(folder, name), package)
-                stamp.update(f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
-    return stamp.digest()
+    versions = f"{airflow.__version__}\0{installed.st_size}\0{installed.st_mtime_ns}\0"
+    return hashlib.sha256(FORMAT + b"\0" + versions.encode() + code_stamp(())).digest()
 
 
 def configuration_stamp() -> bytes:

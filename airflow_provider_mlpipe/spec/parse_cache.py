@@ -54,21 +54,38 @@ STRAY_AFTER_S = 3600  # a temporary file this old is no write in progress
 # The code that decides what a spec reads to: the spec reader and the model it builds (every class
 # an entry holds is the model's).
 STAMPED_PACKAGES = ("model", "spec")
+SKIPPED_FOLDERS = {"__pycache__", "node_modules"}  # no module of this package is in there
 
 
 @lru_cache(maxsize=1)
-def code_stamp() -> bytes:
-    """What the code that reads specs is: each of its modules' name, size and modification time (a
-    model built by other code, even an edited development checkout of the same version, is not taken
-    back). Paid once per parsing process, so only those two packages are looked at."""
-    package = Path(__file__).resolve().parents[1]
+def package_modules() -> tuple[tuple[str, int, int], ...]:
+    """Each module of this package: its path in the package, size and modification time. Read once
+    per parsing process (about 1.5 ms), for the parse cache's entries and the DAG cache's alike."""
+    modules: list[tuple[str, int, int]] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.name.endswith(".py") and entry.is_file():
+                status = entry.stat()
+                modules.append((prefix + entry.name, status.st_size, status.st_mtime_ns))
+            elif entry.is_dir() and entry.name not in SKIPPED_FOLDERS:
+                walk(Path(entry.path), f"{prefix}{entry.name}/")
+
+    walk(Path(__file__).resolve().parents[1], "")
+    return tuple(modules)
+
+
+@lru_cache(maxsize=4)
+def code_stamp(packages: tuple[str, ...] = STAMPED_PACKAGES) -> bytes:
+    """What the code that made an entry is: the name, size and modification time of each module of
+    ``packages`` (subpackages of this one; empty: all of it), and Python's version. A model built by
+    other code, even an edited development checkout of the same version, is not taken back."""
     stamp = hashlib.sha256(FORMAT + b"\0" + sys.version.encode())
-    for name in STAMPED_PACKAGES:
-        with os.scandir(package / name) as entries:
-            for entry in sorted(entries, key=lambda entry: entry.name):
-                if entry.name.endswith(".py"):
-                    status = entry.stat()
-                    stamp.update(f"{name}/{entry.name}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
+    for relative, size, modified in package_modules():
+        if not packages or relative.split("/")[0] in packages:
+            stamp.update(f"{relative}\0{size}\0{modified}\0".encode())
     return stamp.digest()
 
 
