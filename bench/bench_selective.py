@@ -1,25 +1,33 @@
 """Selective execution under the real scheduler: a chain of no-op steps, then only its last step.
 
 Starts api-server, scheduler (LocalExecutor) and dag-processor once, on 127.0.0.1 with SQLite in a
-temporary ``AIRFLOW_HOME`` (``tests/integration/servers.py``), and measures, for each chain length
-of ``--steps`` (a sweep: 20 and 100 by default), ``--repeat`` times:
+temporary ``AIRFLOW_HOME`` (``tests/integration/servers.py``), and for each chain length of
+``--steps`` (a sweep: 20 and 100 by default):
 
-1. a full run of a linear pipeline of that many no-op function steps (each reads the previous
-   step's output);
-2. a selective run of the last step only, with that full run as the source (created through the
-   plugin endpoint); the reused steps must be recorded as done (success, try 0, note "reused from
-   run ...") and only the last step must run;
-3. a full run of a one-step pipeline of the same no-op step.
+1. makes ``--full`` full runs of a linear pipeline of that many no-op function steps (each reads the
+   previous step's output); the last one is the source of the selective runs;
+2. measures, ``--repeat`` times, a pair of runs, in turns one order and the other:
+   - a selective run of the last step only, with that full run as the source (created through the
+     plugin endpoint); the reused steps must be recorded as done (success, try 0, note "reused from
+     run ...") and only the last step must run;
+   - a full run of a one-step pipeline of the same no-op step.
 
-For each: wall time from the trigger request to the poll that sees the run finished (so up to one
+For each run: wall time from the trigger request to the poll that sees the run finished (so up to one
 ``--poll`` interval more), and the run's own ``start_date -> end_date``. Goal: selective <= 1.1 x
-one-step on both measures, whatever the number of reused steps (100 included). Also shows where a run's time goes (trigger request,
-waiting to start, scheduling, task start, task body). Exits non-zero if a run fails or the selective
-run is not what it should be; it never asserts on timing.
+one-step on both measures, whatever the number of reused steps (100 included). Also shows where a
+run's time goes (trigger request, waiting to start, scheduling, task start, task body), and the
+selected step's own figures from its record (``timings``). Exits non-zero if a run fails or the
+selective run is not what it should be; it never asserts on timing.
 
-Run: ``.venv/bin/python bench/bench_selective.py [--steps 20 100] [--repeat 5] [--poll 0.1] [--settle 6]``
-(about 15 minutes with the defaults, most of it the 100-step full runs; ``--keep`` keeps the
-temporary home with its logs and DB).
+Why many pairs and few full runs: a single-task run lasts about half a second, of which the
+scheduler's loop (``scheduler_idle_sleep_time`` 0.2 s here) adds 0 to 0.2 s at random at each of
+its three waits (start the run, queue the task, end the run), and SQLite's whole-second
+``CURRENT_TIMESTAMP`` adds 0 to 1 s at random before the run starts (``queued``). The medians of a
+few pairs would mostly measure where those fell; a full run only provides the outputs to reuse.
+
+Run: ``.venv/bin/python bench/bench_selective.py [--steps 20 100] [--repeat 15] [--full 1] [--poll 0.1]
+[--settle 6]`` (about 15 minutes with the defaults; ``--keep`` keeps the temporary home with its logs
+and DB).
 """
 
 from __future__ import annotations
@@ -131,6 +139,7 @@ class Measured:
     task_start: float  # task queued -> task start_date (executor, task process start)
     task_body: float  # start_date -> end_date of the tasks that ran
     tasks: list[dict[str, Any]]
+    step: float = float("nan")  # the last step's own timings.total_s (in its task body): see step_time
 
 
 def breakdown(run: dict[str, Any], tasks: list[dict[str, Any]]) -> tuple[float, float, float]:
@@ -240,6 +249,7 @@ COLUMNS: list[tuple[str, Callable[[Measured], float]]] = [
     ("scheduling", lambda m: m.scheduler),
     ("task start", lambda m: m.task_start),
     ("task body", lambda m: m.task_body),
+    ("last step", lambda m: m.step),
 ]
 LABEL = 28
 
@@ -261,9 +271,9 @@ def ratios(results: dict[str, list[Measured]], kind: str = "selective") -> dict[
 
 
 def report(results: dict[str, list[Measured]], steps: int, warm_up: Measured) -> None:
-    repeat = len(results["one"])
     print(
-        f"\n{steps}-step chain of no-op function steps, LocalExecutor, SQLite; {repeat} runs of each; seconds"
+        f"\n{steps}-step chain of no-op function steps, LocalExecutor, SQLite; runs: "
+        f"{len(results['full'])} full, {len(results['selective'])} selective, {len(results['one'])} one-step; seconds"
     )
     print(f"{'':<{LABEL}}" + "".join(f"{name:>14}" for name, _ in COLUMNS))
     print(f"{'':<{LABEL}}" + "  median   min" * len(COLUMNS))
@@ -282,7 +292,9 @@ def report(results: dict[str, list[Measured]], steps: int, warm_up: Measured) ->
         "wall: trigger request -> a poll sees the run finished; request: the trigger request alone;\n"
         "start->end: the run's own dates; queued: queued_at -> start_date. start->end = scheduling\n"
         "(before, between and after the tasks that ran) + task start (task queued -> its start_date)\n"
-        "+ task body (its start_date -> end_date).\n"
+        "+ task body (its start_date -> end_date). last step: the last step's own time in its task\n"
+        "body (its record's timings.total_s: parameters, fingerprint, the check of reused steps, the\n"
+        "call, the output, lineage); the rest of the body is Airflow's (DAG parse, XCom push, state).\n"
         f"Not counted, the first run on the fresh servers (one-step): wall {warm_up.wall:.2f}, "
         f"start->end {warm_up.run:.2f}."
     )
@@ -315,8 +327,25 @@ def lingering_workloads(scheduler_log: Path, threshold: float = 2.0) -> str:
     )
 
 
+def step_time(api: Api, measured: Measured, step: str) -> float:
+    """The step's own time in its task (``timings.total_s`` of its XCom record)."""
+    path = (
+        f"/api/v2/dags/{measured.dag_id}/dagRuns/{measured.run_id}/taskInstances/{step}"
+        "/xcomEntries/return_value?deserialize=true"
+    )
+    value = api.ok("GET", path).get("value")
+    timings = value.get("timings", {}) if isinstance(value, dict) else {}
+    return float(timings.get("total_s", float("nan")))
+
+
 def measure(
-    servers: AirflowServers, steps: int, repeat: int, poll: float, timeout: float, settle: float
+    servers: AirflowServers,
+    steps: int,
+    repeat: int,
+    full_runs: int,
+    poll: float,
+    timeout: float,
+    settle: float,
 ) -> dict[str, float]:
     """Measure one chain length; print its table and return its ratios (see :func:`ratios`)."""
     api = Api(servers.url)
@@ -327,22 +356,35 @@ def measure(
     # a run of its own, shown but not counted.
     warm_up = full_run(api, servers, ONE_STEP, poll, timeout)
     results: dict[str, list[Measured]] = {"full": [], "selective": [], "one": []}
-    for index in range(repeat):
-        # Interleaved, so that a slow phase of the machine touches every kind of run alike.
+    for index in range(full_runs):
         full = full_run(api, servers, chain, poll, timeout)
-        # Executor workers can stay busy ~5 s after their task (see lingering_workloads); right after
-        # a full run all of them may be, and the next task would wait for one. Both single-task runs
-        # start from idle workers, so that they are compared alike.
-        time.sleep(settle)
-        selective = selective_run(api, servers, chain, names[-1], full.run_id, poll, timeout)
-        check_selective(selective, names, full.run_id)
-        time.sleep(settle)
-        one = full_run(api, servers, ONE_STEP, poll, timeout)
-        for kind, measured in (("full", full), ("selective", selective), ("one", one)):
-            results[kind].append(measured)
+        full.step = step_time(api, full, names[-1])
+        results["full"].append(full)
+        print(f"full run {index + 1}/{full_runs}: {full.wall:.2f} s", flush=True)
+    source = results["full"][-1].run_id
+
+    def selective() -> Measured:
+        measured = selective_run(api, servers, chain, names[-1], source, poll, timeout)
+        check_selective(measured, names, source)
+        measured.step = step_time(api, measured, names[-1])
+        return measured
+
+    def one_step() -> Measured:
+        measured = full_run(api, servers, ONE_STEP, poll, timeout)
+        measured.step = step_time(api, measured, step_names(1)[0])
+        return measured
+
+    for index in range(repeat):
+        # In turns, so that neither kind always runs first. Executor workers can stay busy ~5 s after
+        # their task (see lingering_workloads); right after a full run all of them may be, and the
+        # next task would wait for one: every measured run starts after ``settle`` seconds.
+        order = [("selective", selective), ("one", one_step)]
+        for kind, make in order if index % 2 == 0 else reversed(order):
+            time.sleep(settle)
+            results[kind].append(make())
         print(
-            f"repeat {index + 1}/{repeat}: full {full.wall:.2f} s, selective {selective.wall:.2f} s "
-            f"({steps - 1} reused, checked), one-step {one.wall:.2f} s",
+            f"pair {index + 1}/{repeat}: selective {results['selective'][-1].wall:.2f} s "
+            f"({steps - 1} reused, checked), one-step {results['one'][-1].wall:.2f} s",
             flush=True,
         )
     report(results, steps, warm_up)
@@ -364,7 +406,12 @@ def main() -> int:
     parser.add_argument(
         "--steps", type=int, nargs="+", default=[20, 100], help="chain lengths to sweep (each at least 2)"
     )
-    parser.add_argument("--repeat", type=int, default=5, help="measurements of each kind of run")
+    parser.add_argument(
+        "--repeat", type=int, default=15, help="pairs of runs measured (a selective and a one-step run)"
+    )
+    parser.add_argument(
+        "--full", type=int, default=1, help="full runs of each chain (the last is the source)"
+    )
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls of a run's state")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a single run may take")
     parser.add_argument(
@@ -372,8 +419,8 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME (logs)")
     args = parser.parse_args()
-    if min(args.steps) < 2 or args.repeat < 1:
-        parser.error("--steps must be at least 2 and --repeat at least 1")
+    if min(args.steps) < 2 or args.repeat < 1 or args.full < 1:
+        parser.error("--steps must be at least 2, --repeat and --full at least 1")
 
     home = Path(tempfile.mkdtemp(prefix="mlpipe-bench-selective-"))
     keep = args.keep
@@ -383,7 +430,9 @@ def main() -> int:
         with airflow_servers(home, home / "dags") as servers:
             try:
                 by_steps = {
-                    steps: measure(servers, steps, args.repeat, args.poll, args.timeout, args.settle)
+                    steps: measure(
+                        servers, steps, args.repeat, args.full, args.poll, args.timeout, args.settle
+                    )
                     for steps in args.steps
                 }
                 sweep_summary(by_steps)
