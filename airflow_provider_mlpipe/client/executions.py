@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import failure_reason_of, state_text
 from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, PipelinePausedError, StepOutputError
-from airflow_provider_mlpipe.selective.model import CONF_KEY
+from airflow_provider_mlpipe.selective.model import CONF_KEY, REUSED_CHECK_KEY
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.client.outputs import StepOutputs
@@ -112,10 +112,14 @@ def describe_run(
     )
 
 
+# The keys of a selective block that only the selected steps' check of reused steps reads.
+CHECK_KEYS = frozenset({"reused_fingerprints", REUSED_CHECK_KEY})
+
+
 def user_facing_block(block: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's selective block as ``describe()`` shows it: without the reused steps' fingerprints,
-    which only the selected steps' own check reads."""
-    return {key: value for key, value in block.items() if key != "reused_fingerprints"}
+    """A run's selective block as ``describe()`` shows it: without the reused steps' fingerprints and
+    the digests over them, which only the selected steps' own check reads."""
+    return {key: value for key, value in block.items() if key not in CHECK_KEYS}
 
 
 def execution_failure_reason(

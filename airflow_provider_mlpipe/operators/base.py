@@ -180,7 +180,9 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
             fingerprinting = time.perf_counter()
             fingerprint = runtime_fingerprint(runtime, self.mlpipe_step["digest"], self.mlpipe_code_files)
             fingerprinted = time.perf_counter() - fingerprinting
+            verifying = time.perf_counter()
             verify_reused_upstream(self, context, runtime)
+            verified = time.perf_counter() - verifying
             # A fan-out step is not cached as a whole: its items run as their own (mapped) tasks.
             caching = None if self.step.is_fan_out else StepCaching.for_run(runtime, fingerprint)
             entry = caching.lookup() if caching is not None else None
@@ -215,6 +217,8 @@ class MlpipeStepOperator(OpenLineageFacets, BaseOperator):
             "total_s": round(total, 6),
             "provider_s": round(total - step_work, 6),
             "fingerprint_s": round(fingerprinted, 6),
+            # The check of the steps a selective run reused upstream (0 outside selective runs).
+            "verify_reused_s": round(verified, 6),
         }
         self.log.info(
             "Step %s (%s) %s in %.3f s (provider %.3f s); fingerprint %s; outputs: %s",

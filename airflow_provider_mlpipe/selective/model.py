@@ -7,12 +7,15 @@ Pure Python, no Airflow; the planning itself is :mod:`airflow_provider_mlpipe.se
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.exceptions import SelectiveExecutionError
+from airflow_provider_mlpipe.fingerprint import LITERAL_INPUT
 
 # The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
 CONF_KEY = "selective_execution"
@@ -20,7 +23,7 @@ FINISHED_RUN_STATES = frozenset({"success", "failed"})
 # Keys of the selective block that record what was applied (written by the provider, not by users).
 # ``reused_fingerprints`` is only in the conf of runs made before the fingerprints moved to an XCom
 # (see FINGERPRINTS_XCOM_KEY); such a conf is still read.
-RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", "reused_fingerprints")
+RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", "reused_fingerprints", "reused_check")
 # What a reused step's record says of the code and data it was computed from: the part of it that
 # the selected steps check again on the worker (selective/verify.py).
 FINGERPRINT_KEYS = ("digest", "code_files", "inputs", "origin_run_id")
@@ -30,6 +33,38 @@ FINGERPRINT_KEYS = ("digest", "code_files", "inputs", "origin_run_id")
 # instances and XComs it loads (the scheduler does so in each loop), so a conf that grew with the
 # number of reused steps made every scheduling decision about the run slower.
 FINGERPRINTS_XCOM_KEY = "mlpipe_reused_fingerprints"
+# The key of the selective block that holds, for each selected step, one short digest over what the
+# steps reused upstream of it were computed from (see reused_check). A selected step computes the same
+# digest from its own build of the DAG: equal, nothing changed and it reads no fingerprint at all;
+# different, it reads FINGERPRINTS_XCOM_KEY to say which step changed and how. Its size grows with
+# the number of selected steps only.
+REUSED_CHECK_KEY = "reused_check"
+
+
+def reused_check(parts: Mapping[str, tuple[Any, Mapping[str, Any]]]) -> str:
+    """One digest over the parts of each reused step that a selected step checks again.
+
+    :param parts: step name -> (its digest, its literal inputs' content digests by input key).
+    """
+    canonical = {
+        name: [digest, dict(sorted(inputs.items()))] for name, (digest, inputs) in sorted(parts.items())
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def recorded_check_parts(record: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any]] | None:
+    """What a reused step's record says of the parts :func:`reused_check` covers; None for a record
+    without inputs (written before fingerprints existed), which only the full check can compare."""
+    inputs = record.get("inputs")
+    if not isinstance(inputs, Mapping):
+        return None
+    literal = {
+        key: item.get("digest")
+        for key, item in inputs.items()
+        if isinstance(item, Mapping) and item.get("kind") == LITERAL_INPUT
+    }
+    return record.get("digest"), literal
 
 
 @dataclass(frozen=True)
@@ -146,6 +181,7 @@ class SelectivePlan:
         run, each with the run where that happened (the reference run, or the run it reused them from).
     :param not_run: steps that do not run, each with the reason.
     :param parameters: the run's parameter values (the reference run's, with the overrides).
+    :param reused_upstream: for each selected step, the reused steps upstream of it.
     """
 
     pipeline: str
@@ -157,6 +193,7 @@ class SelectivePlan:
     parameters: dict[str, Any] = field(default_factory=dict)
     include_between: bool = False
     no_cache: bool = False
+    reused_upstream: dict[str, list[str]] = field(default_factory=dict)
 
     def conf(self) -> dict[str, Any]:
         """The new run's conf: its parameters and the selective block (with the reused steps)."""
@@ -170,8 +207,21 @@ class SelectivePlan:
                 "reused_steps": sorted(self.reused),
                 "reused_skipped_steps": dict(sorted(self.reused_skipped.items())),
                 "not_run": dict(sorted(self.not_run.items())),
+                **({REUSED_CHECK_KEY: checks} if (checks := self.reused_checks()) else {}),
             },
         }
+
+    def reused_checks(self) -> dict[str, str]:
+        """For each selected step with reused steps upstream, :func:`reused_check` over them, as
+        their records say (a step whose record cannot say leaves its selected steps without one)."""
+        checks = {}
+        for selected, names in sorted(self.reused_upstream.items()):
+            parts = {name: recorded_check_parts(self.reused[name]) for name in names if name in self.reused}
+            if parts and all(part is not None for part in parts.values()):
+                checks[selected] = reused_check(
+                    {name: part for name, part in parts.items() if part is not None}
+                )
+        return checks
 
     def fingerprints(self) -> dict[str, dict[str, Any]]:
         """What each reused step was computed from (its code, inputs and origin run), which the

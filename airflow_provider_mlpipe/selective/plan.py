@@ -187,6 +187,10 @@ def plan_selective_run(
             if name in downstream
             else "not selected and not needed by a selected step"
         )
+    # What each selected step checks again when it starts (selective/verify.py).
+    plan.reused_upstream = {
+        name: sorted(ancestors(upstream, [name]) & plan.reused.keys()) for name in plan.selected
+    }
     return plan
 
 

@@ -9,6 +9,11 @@ and the literal inputs' content digests of every step reused upstream of it, and
 what those steps recorded in the run they were computed in. A difference fails the step (no retry:
 trying again would not change the files), naming the reused step and what changed, before anything
 is computed from outputs that no longer stand for the current code and data.
+
+The common case, nothing changed, costs no request: the run's creation put in its conf, for each
+selected step, one digest over the reused steps upstream of it (``REUSED_CHECK_KEY``), and the step
+computes the same digest from its own build. Only when the two differ does it read the reused steps'
+fingerprints (one XCom) and compare step by step, to name what changed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
-from airflow_provider_mlpipe.selective.model import FINGERPRINTS_XCOM_KEY
+from airflow_provider_mlpipe.selective.model import FINGERPRINTS_XCOM_KEY, REUSED_CHECK_KEY, reused_check
 from airflow_provider_mlpipe.selective.rerun import RETURN_VALUE, applied_selective_block
 
 if TYPE_CHECKING:
@@ -39,6 +44,8 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
         return
     reused = set(block.get("reused_steps") or ()) & set(operator.get_flat_relative_ids(upstream=True))
     if not reused:
+        return
+    if unchanged_since_planned(operator, block, runtime, reused):
         return
     fingerprints = reused_fingerprints(block, context)
     problems = []
@@ -73,6 +80,32 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
             f"step {operator.step.name!r} does not run: step(s) reused upstream of it changed since they were "
             f"computed: {' | '.join(problems)}. Start a selective run that selects them too"
         )
+
+
+def unchanged_since_planned(
+    operator: MlpipeStepOperator, block: Mapping[str, Any], runtime: StepRuntime, reused: set[str]
+) -> bool:
+    """Whether the reused steps upstream of the running step are as their records say, by the one
+    digest the run's creation put in the conf for this step (``REUSED_CHECK_KEY``): no request.
+
+    False when the digests differ or the run has none (made before it existed, or with a reused
+    step whose record cannot say): the caller then compares step by step, which names what changed.
+    """
+    from airflow_provider_mlpipe.operators.fingerprinting import literal_input_digests
+
+    expected = (block.get(REUSED_CHECK_KEY) or {}).get(operator.step.name)
+    if not isinstance(expected, str) or operator.dag is None:
+        return False
+    parts: dict[str, tuple[Any, Mapping[str, Any]]] = {}
+    for name in reused:
+        step = operator.pipeline.steps.get(name)
+        task = operator.dag.task_dict.get(name)
+        if step is None or task is None:
+            return False
+        literal = literal_input_digests(runtime, step)
+        digest = (getattr(task, "mlpipe_step", None) or {}).get("digest")
+        parts[name] = (digest, {key: item.get("digest") for key, item in literal.items()})
+    return reused_check(parts) == expected
 
 
 def reused_fingerprints(block: Mapping[str, Any], context: Any) -> Mapping[str, Any] | None:

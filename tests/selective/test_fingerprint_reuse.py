@@ -95,3 +95,81 @@ def test_a_change_the_planner_could_not_see_stops_the_selected_step_before_it_wo
         "Prep" in train.failure_reason
         and "input file data/raw.csv (inputs.raw) changed" in train.failure_reason
     )
+
+
+def plan_and_run(project: Path, tamper) -> tuple[dict, str]:
+    """Plan a selective run of Train and Register from the last run, let ``tamper(plan, run, session)``
+    change what the run was created with, and run it; returns the plan's conf and the run id."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_mlpipe.factory import build_dag
+    from airflow_provider_mlpipe.local_runner import create_run, drive_run
+    from airflow_provider_mlpipe.model import Pipeline
+    from airflow_provider_mlpipe.selective.runs import apply_plan, plan_for_dag
+
+    dag = build_dag(Pipeline.from_yaml(project))
+    with create_session() as session:
+        plan = plan_for_dag(dag, select_train(), {}, session=session)
+    conf = plan.conf()
+
+    def prepare(run, session):
+        apply_plan(plan, run, session=session)
+        tamper(plan, run, session)
+
+    run_id = create_run(dag, conf=conf, prepare=prepare)
+    drive_run(dag, run_id)
+    return conf, run_id
+
+
+def test_a_selected_step_checks_its_reused_steps_by_one_digest_in_the_conf(project: Path):
+    """Nothing changed: the digest the run's creation put in the conf for the selected step matches the
+    one the step computes, and it reads no fingerprint (here they say, falsely, that Prep's code
+    changed: the step-by-step check would have refused)."""
+    from airflow_provider_mlpipe.local_runner import collect_result
+    from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
+    from airflow_provider_mlpipe.selective.model import CONF_KEY, FINGERPRINTS_XCOM_KEY, REUSED_CHECK_KEY
+    from airflow_provider_mlpipe.selective.xcom_rows import add_xcoms
+
+    start(project)
+
+    def false_fingerprints(plan, run, session):
+        fingerprints = plan.fingerprints()
+        fingerprints["Prep"] = {**fingerprints["Prep"], "digest": "sha256:" + "0" * 64}
+        add_xcoms(run, FINGERPRINTS_XCOM_KEY, {OUTCOME_TASK_ID: fingerprints}, session=session)
+
+    conf, run_id = plan_and_run(project, false_fingerprints)
+
+    checks = conf[CONF_KEY][REUSED_CHECK_KEY]
+    assert sorted(checks) == ["Register", "Train"]  # each selected step has Prep upstream
+    assert all(len(check) == 32 for check in checks.values())
+    result = collect_result(project_dag_id(project), run_id)
+    assert result.state == "success", result
+    assert runs(project.parent, "prep") == 1 and runs(project.parent, "train") == 2
+
+
+def test_a_digest_that_does_not_match_falls_back_to_the_step_by_step_check(project: Path):
+    """A run whose conf digest does not match (here, a wrong one) compares each reused step with its
+    fingerprint; nothing changed, so the selected steps run."""
+    from airflow.models.dagrun import DagRun
+
+    from airflow_provider_mlpipe.local_runner import collect_result
+    from airflow_provider_mlpipe.selective.model import CONF_KEY, REUSED_CHECK_KEY
+
+    start(project)
+
+    def wrong_digest(plan, run: DagRun, session):
+        block = dict(run.conf[CONF_KEY])
+        block[REUSED_CHECK_KEY] = {name: "0" * 32 for name in block[REUSED_CHECK_KEY]}
+        run.conf = {**run.conf, CONF_KEY: block}
+
+    _, run_id = plan_and_run(project, wrong_digest)
+
+    result = collect_result(project_dag_id(project), run_id)
+    assert result.state == "success", result
+    assert runs(project.parent, "prep") == 1 and runs(project.parent, "train") == 2
+
+
+def project_dag_id(project: Path) -> str:
+    from airflow_provider_mlpipe.model import Pipeline
+
+    return Pipeline.from_yaml(project).name
