@@ -149,52 +149,58 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
 
     The reused steps' fingerprints go in one XCom of the outcome task (see
     ``FINGERPRINTS_XCOM_KEY``), where the selected steps read them. A fixed number of statements
-    whatever the number of steps: one query for the task instances (their notes with them), one
-    flush for their states and notes, one insert for the XComs.
+    whatever the number of steps, and no task instance loaded as an object: one query for the task
+    instances' ids, one update for each state, one insert for the notes, one for the XComs.
     """
-    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskinstance import TaskInstance, TaskInstanceNote
     from airflow.sdk import timezone
     from airflow.utils.state import TaskInstanceState
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
+    from sqlalchemy import delete, insert, select, update
 
     from airflow_provider_mlpipe.selective.xcom_rows import add_xcoms
 
     now = timezone.utcnow()
-    # The notes are loaded with the task instances: setting a note reads the one it replaces first,
-    # which would otherwise be one query per task instance.
-    query = (
-        select(TaskInstance)
-        .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
-        .options(selectinload(TaskInstance.task_instance_note))
+    ids = dict(
+        session.execute(
+            select(TaskInstance.task_id, TaskInstance.id).where(
+                TaskInstance.dag_id == run.dag_id,
+                TaskInstance.run_id == run.run_id,
+                TaskInstance.map_index == -1,
+            )
+        ).all()
     )
-    instances = {ti.task_id: ti for ti in session.scalars(query)}
-    for name in plan.reused:
-        ti = instances[name]
-        ti.state = TaskInstanceState.SUCCESS
-        ti.start_date = ti.end_date = now
-        ti.duration = 0
-        ti.note = plan.reused_note(name)
-    for name in plan.reused_skipped:
-        _skip(instances[name], plan.reused_note(name), now)
-    for name, reason in plan.not_run.items():
-        _skip(instances[name], reason, now)
-    session.flush()
+    missing = sorted((set(plan.reused) | set(plan.reused_skipped) | set(plan.not_run)) - set(ids))
+    if missing:
+        raise SelectiveExecutionError(f"run {run.run_id} has no task for step(s) {', '.join(missing)}")
+    skipped = {**{name: plan.reused_note(name) for name in plan.reused_skipped}, **plan.not_run}
+    notes = {**{name: plan.reused_note(name) for name in plan.reused}, **skipped}
+    for state, names in ((TaskInstanceState.SUCCESS, plan.reused), (TaskInstanceState.SKIPPED, skipped)):
+        if names:
+            # "auto": a task instance the session already holds (the scheduler's, when the listener
+            # applies a conf block) is updated too, so nothing later in the transaction sees it stale.
+            session.execute(
+                update(TaskInstance)
+                .where(TaskInstance.id.in_([ids[name] for name in names]))
+                .values(state=state, start_date=now, end_date=now, duration=0)
+                .execution_options(synchronize_session="auto")
+            )
+    if notes:
+        # What ``ti.note = text`` writes (Airflow's TaskInstanceNote, no user), for all at once.
+        note_ids = [ids[name] for name in notes]
+        session.execute(delete(TaskInstanceNote).where(TaskInstanceNote.ti_id.in_(note_ids)))
+        session.execute(
+            insert(TaskInstanceNote),
+            [
+                {"ti_id": ids[name], "content": note, "user_id": None, "created_at": now, "updated_at": now}
+                for name, note in notes.items()
+            ],
+        )
     # Stored as the Task SDK stores a pushed value (plain JSON, not re-encoded), so the tasks
     # downstream pull it exactly as if the step had run in this run.
     add_xcoms(run, RETURN_VALUE, plan.reused, session=session)
-    if plan.reused and OUTCOME_TASK_ID in instances:
+    if plan.reused and OUTCOME_TASK_ID in ids:
         add_xcoms(run, FINGERPRINTS_XCOM_KEY, {OUTCOME_TASK_ID: plan.fingerprints()}, session=session)
     session.flush()
-
-
-def _skip(ti: Any, note: str, now: Any) -> None:
-    from airflow.utils.state import TaskInstanceState
-
-    ti.state = TaskInstanceState.SKIPPED
-    ti.start_date = ti.end_date = now
-    ti.duration = 0
-    ti.note = note
 
 
 def create_selective_run(

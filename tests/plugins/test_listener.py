@@ -115,6 +115,39 @@ def test_a_valid_block_records_the_reused_steps(pipeline: Pipeline):
     assert after["conf"]["Scale"] == 5
 
 
+def test_task_instances_the_scheduler_already_holds_see_what_was_recorded(pipeline: Pipeline):
+    """The scheduler may hold the run's task instances in its session when the listener records the
+    reused steps (by statements, not through those objects): the objects must not stay stale, or the
+    scheduler would go on to run a reused step."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.sqlalchemy import prohibit_commit
+    from sqlalchemy import select
+
+    reference = pipeline.start(session=LocalSession())
+    block = {"selected_steps": ["Transform"], "source_run_id": reference.execution_id}
+    run_id = triggered_run(pipeline, {CONF_KEY: block})
+
+    with create_session() as session, prohibit_commit(session) as guard:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == run_id))
+        run.dag = DBDagBag().get_dag_for_run(run, session=session)
+        run.state = "running"
+        held = {ti.task_id: ti for ti in run.get_task_instances(session=session)}
+        assert {ti.state for ti in held.values()} == {None}
+
+        on_dag_run_running(run, msg="")
+
+        assert (held["Load"].state, held["Transform"].state, held["Total"].state) == (
+            "success",
+            None,
+            "skipped",
+        )
+        guard.commit()
+    after = run_state(pipeline, run_id)
+    assert after["tasks"]["Load"] == ("success", f"reused from run {reference.execution_id}")
+
+
 def test_a_refused_block_fails_the_run_with_the_reason_and_records_nothing(pipeline: Pipeline):
     pipeline.start(session=LocalSession())
     run_id = triggered_run(pipeline, {CONF_KEY: {"selected_steps": ["Trnasform"]}})
