@@ -180,13 +180,13 @@ def _existing_run_response(
 )
 def pipeline_steps(dag_id: str, run_id: str | None = None) -> dict[str, Any]:
     """The steps and parameters of ``dag_id``, with the states and parameters of a reference run."""
-    from airflow.models.dagbag import DBDagBag
     from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.selective.runs import reference_candidates, step_infos_from_dag
+    from airflow_provider_mlpipe.serialized_dags import latest_serialized_dag
 
     with create_session() as session:
-        dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+        dag = latest_serialized_dag(dag_id, session=session)
         if dag is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pipeline (DAG) named {dag_id!r}")
         try:
@@ -229,14 +229,14 @@ def run_graph(dag_id: str, run_id: str) -> dict[str, Any]:
     A DAG that is not an mlpipe pipeline answers ``{"pipeline": false, "reason": ...}`` (Airflow shows
     the view's tab on every DAG run, and the view says so instead of failing).
     """
-    from airflow.models.dagbag import DBDagBag
     from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason
     from airflow_provider_mlpipe.plugins.run_graph import run_graph as read_run_graph
+    from airflow_provider_mlpipe.serialized_dags import latest_serialized_dag
 
     with create_session() as session:
-        dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+        dag = latest_serialized_dag(dag_id, session=session)
         if dag is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no DAG named {dag_id!r}")
         reason = not_a_pipeline_reason(dag)
@@ -262,14 +262,14 @@ def _pipeline_run(session: Any, dag_id: str, run_id: str) -> Any:
 )
 def run_lineage(dag_id: str, run_id: str) -> dict[str, Any]:
     """What each step of run ``run_id`` read and wrote, from the run's step records."""
-    from airflow.models.dagbag import DBDagBag
     from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.plugins.run_graph import not_a_pipeline_reason
     from airflow_provider_mlpipe.plugins.run_lineage import run_lineage as read_run_lineage
+    from airflow_provider_mlpipe.serialized_dags import latest_serialized_dag
 
     with create_session() as session:
-        dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+        dag = latest_serialized_dag(dag_id, session=session)
         if dag is None or not_a_pipeline_reason(dag) is not None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pipeline named {dag_id!r}")
         return read_run_lineage(dag, _pipeline_run(session, dag_id, run_id), session=session)

@@ -225,11 +225,10 @@ def create_selective_run(
     :param run_id: the new run's id (default: Airflow's ``manual__<time>``).
     :param no_cache: the selected steps ignore the step cache.
     """
-    from airflow.models.dagbag import DBDagBag
-
     from airflow_provider_mlpipe.dagruns import create_manual_run
+    from airflow_provider_mlpipe.serialized_dags import latest_serialized_dag
 
-    dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+    dag = latest_serialized_dag(dag_id, session=session)
     if dag is None:
         raise SelectiveExecutionError(f"no pipeline (DAG) named {dag_id!r}")
     plan = plan_for_dag(dag, config, overrides, session=session)
