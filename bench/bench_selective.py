@@ -26,7 +26,7 @@ its three waits (start the run, queue the task, end the run), and SQLite's whole
 few pairs would mostly measure where those fell; a full run only provides the outputs to reuse.
 
 Run: ``.venv/bin/python bench/bench_selective.py [--steps 20 100] [--repeat 15] [--full 1] [--poll 0.1]
-[--settle 6]`` (about 15 minutes with the defaults; ``--keep`` keeps the temporary home with its logs
+[--settle 6]`` (about 10 minutes with the defaults; ``--keep`` keeps the temporary home with its logs
 and DB).
 """
 
