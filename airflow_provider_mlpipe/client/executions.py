@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_mlpipe.cache import NO_CACHE_CONF_KEY
 from airflow_provider_mlpipe.dagruns import failure_reason_of, state_text
 from airflow_provider_mlpipe.exceptions import ExecutionTimeoutError, PipelinePausedError, StepOutputError
-from airflow_provider_mlpipe.selective.model import CONF_KEY, REUSED_CHECK_KEY
+from airflow_provider_mlpipe.selective.model import CHECK_KEYS, CONF_KEY
 
 if TYPE_CHECKING:
     from airflow_provider_mlpipe.client.outputs import StepOutputs
@@ -110,10 +110,6 @@ def describe_run(
         failure_reason=None if steps is None else execution_failure_reason(state_text(state), note, steps),
         no_cache=no_cache,
     )
-
-
-# The keys of a selective block that only the selected steps' check of reused steps reads.
-CHECK_KEYS = frozenset({"reused_fingerprints", REUSED_CHECK_KEY})
 
 
 def user_facing_block(block: Mapping[str, Any]) -> dict[str, Any]:

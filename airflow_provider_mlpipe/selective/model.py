@@ -20,10 +20,6 @@ from airflow_provider_mlpipe.fingerprint import LITERAL_INPUT
 # The key of ``dag_run.conf`` that holds a selective run's settings; it is not a pipeline parameter.
 CONF_KEY = "selective_execution"
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
-# Keys of the selective block that record what was applied (written by the provider, not by users).
-# ``reused_fingerprints`` is only in the conf of runs made before the fingerprints moved to an XCom
-# (see FINGERPRINTS_XCOM_KEY); such a conf is still read.
-RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", "reused_fingerprints", "reused_check")
 # What a reused step's record says of the code and data it was computed from: the part of it that
 # the selected steps check again on the worker (selective/verify.py).
 FINGERPRINT_KEYS = ("digest", "code_files", "inputs", "origin_run_id")
@@ -39,6 +35,12 @@ FINGERPRINTS_XCOM_KEY = "mlpipe_reused_fingerprints"
 # different, it reads FINGERPRINTS_XCOM_KEY to say which step changed and how. Its size grows with
 # the number of selected steps only.
 REUSED_CHECK_KEY = "reused_check"
+# The recorded keys that only the selected steps' check of their reused steps reads (describe() and
+# other user-facing views leave them out). ``reused_fingerprints`` is only in the conf of runs made
+# before the fingerprints moved to an XCom (see FINGERPRINTS_XCOM_KEY); such a conf is still read.
+CHECK_KEYS = ("reused_fingerprints", REUSED_CHECK_KEY)
+# Keys of the selective block that record what was applied (written by the provider, not by users).
+RECORDED_KEYS = ("reused_steps", "reused_skipped_steps", "not_run", *CHECK_KEYS)
 
 
 def reused_check(parts: Mapping[str, tuple[Any, Mapping[str, Any]]]) -> str:

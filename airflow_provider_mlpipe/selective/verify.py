@@ -18,7 +18,7 @@ fingerprints (one XCom) and compare step by step, to name what changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mlpipe.selective.manifest import OUTCOME_TASK_ID
@@ -45,7 +45,15 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
     reused = set(block.get("reused_steps") or ()) & set(operator.get_flat_relative_ids(upstream=True))
     if not reused:
         return
-    if unchanged_since_planned(operator, block, runtime, reused):
+    literal: dict[str, dict[str, Any]] = {}
+
+    def literal_inputs(name: str) -> dict[str, Any]:
+        """A reused step's literal inputs as they are now: computed once, for either check."""
+        if name not in literal:
+            literal[name] = literal_input_digests(runtime, operator.pipeline.steps[name])
+        return literal[name]
+
+    if unchanged_since_planned(operator, block, reused, literal_inputs):
         return
     fingerprints = reused_fingerprints(block, context)
     problems = []
@@ -58,19 +66,17 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
         task = operator.dag.task_dict.get(name) if operator.dag is not None else None
         if not isinstance(record, Mapping) or step is None or task is None:
             continue
-        manifest = getattr(task, "mlpipe_step", None) or {}
         # The code files as this worker's build of the DAG read them (at this task's start).
         code_files = getattr(task, "mlpipe_code_files", None)
         current: dict[str, Any] = {
-            "digest": manifest.get("digest"),
+            "digest": built_digest(task),
             "code_files": code_inventory(step) if code_files is None else code_files,
         }
         recorded: dict[str, Any] = {"digest": record.get("digest"), "code_files": record.get("code_files")}
         inputs = record.get("inputs")
         if isinstance(inputs, Mapping):
-            literal = literal_input_digests(runtime, step)
-            current["inputs"] = literal
-            recorded["inputs"] = {key: value for key, value in inputs.items() if key in literal}
+            current["inputs"] = literal_inputs(name)
+            recorded["inputs"] = {key: value for key, value in inputs.items() if key in current["inputs"]}
         changes = differences(recorded, current)
         if changes:
             origin = record.get("origin_run_id") or block.get("source_run_id")
@@ -83,29 +89,37 @@ def verify_reused_upstream(operator: MlpipeStepOperator, context: Any, runtime: 
 
 
 def unchanged_since_planned(
-    operator: MlpipeStepOperator, block: Mapping[str, Any], runtime: StepRuntime, reused: set[str]
+    operator: MlpipeStepOperator,
+    block: Mapping[str, Any],
+    reused: set[str],
+    literal_inputs: Callable[[str], Mapping[str, Any]],
 ) -> bool:
     """Whether the reused steps upstream of the running step are as their records say, by the one
     digest the run's creation put in the conf for this step (``REUSED_CHECK_KEY``): no request.
 
     False when the digests differ or the run has none (made before it existed, or with a reused
     step whose record cannot say): the caller then compares step by step, which names what changed.
-    """
-    from airflow_provider_mlpipe.operators.fingerprinting import literal_input_digests
 
+    :param literal_inputs: a reused step's literal inputs as they are now, by step name.
+    """
     expected = (block.get(REUSED_CHECK_KEY) or {}).get(operator.step.name)
     if not isinstance(expected, str) or operator.dag is None:
         return False
     parts: dict[str, tuple[Any, Mapping[str, Any]]] = {}
     for name in reused:
-        step = operator.pipeline.steps.get(name)
         task = operator.dag.task_dict.get(name)
-        if step is None or task is None:
+        if name not in operator.pipeline.steps or task is None:
             return False
-        literal = literal_input_digests(runtime, step)
-        digest = (getattr(task, "mlpipe_step", None) or {}).get("digest")
-        parts[name] = (digest, {key: item.get("digest") for key, item in literal.items()})
+        parts[name] = (
+            built_digest(task),
+            {key: item.get("digest") for key, item in literal_inputs(name).items()},
+        )
     return reused_check(parts) == expected
+
+
+def built_digest(task: Any) -> Any:
+    """A step task's digest, as this worker's build of the DAG computed it."""
+    return (getattr(task, "mlpipe_step", None) or {}).get("digest")
 
 
 def reused_fingerprints(block: Mapping[str, Any], context: Any) -> Mapping[str, Any] | None:

@@ -9,6 +9,8 @@ still to do), so what it leaves behind is what the scheduler would commit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -47,8 +49,10 @@ def triggered_run(pipeline: Pipeline, conf: dict[str, Any]) -> str:
     return create_run(pipeline.to_dag(), conf=conf)
 
 
-def listen(pipeline: Pipeline, run_id: str) -> bool:
-    """Call the listener as the scheduler does when it starts the run; commit what it left."""
+@contextmanager
+def starting_run(pipeline: Pipeline, run_id: str) -> Iterator[Any]:
+    """The run as the scheduler holds it when it starts the run (no commit but the scheduler's own);
+    what the block leaves in the session is committed at its end."""
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
@@ -56,12 +60,17 @@ def listen(pipeline: Pipeline, run_id: str) -> bool:
     from sqlalchemy import select
 
     with create_session() as session, prohibit_commit(session) as guard:
-        # As in the scheduler: the run is being started, and no commit but the scheduler's own.
         run = session.scalar(select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == run_id))
         run.dag = DBDagBag().get_dag_for_run(run, session=session)
         run.state = "running"
-        on_dag_run_running(run, msg="")
+        yield run
         guard.commit()
+
+
+def listen(pipeline: Pipeline, run_id: str) -> bool:
+    """Call the listener as the scheduler does when it starts the run; commit what it left."""
+    with starting_run(pipeline, run_id) as run:
+        on_dag_run_running(run, msg="")
     block = run_state(pipeline, run_id)["conf"].get(CONF_KEY)
     return isinstance(block, dict) and "reused_steps" in block
 
@@ -119,21 +128,14 @@ def test_task_instances_the_scheduler_already_holds_see_what_was_recorded(pipeli
     """The scheduler may hold the run's task instances in its session when the listener records the
     reused steps (by statements, not through those objects): the objects must not stay stale, or the
     scheduler would go on to run a reused step."""
-    from airflow.models.dagbag import DBDagBag
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.sqlalchemy import prohibit_commit
-    from sqlalchemy import select
+    from sqlalchemy.orm import object_session
 
     reference = pipeline.start(session=LocalSession())
     block = {"selected_steps": ["Transform"], "source_run_id": reference.execution_id}
     run_id = triggered_run(pipeline, {CONF_KEY: block})
 
-    with create_session() as session, prohibit_commit(session) as guard:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == pipeline.name, DagRun.run_id == run_id))
-        run.dag = DBDagBag().get_dag_for_run(run, session=session)
-        run.state = "running"
-        held = {ti.task_id: ti for ti in run.get_task_instances(session=session)}
+    with starting_run(pipeline, run_id) as run:
+        held = {ti.task_id: ti for ti in run.get_task_instances(session=object_session(run))}
         assert {ti.state for ti in held.values()} == {None}
 
         on_dag_run_running(run, msg="")
@@ -143,7 +145,6 @@ def test_task_instances_the_scheduler_already_holds_see_what_was_recorded(pipeli
             None,
             "skipped",
         )
-        guard.commit()
     after = run_state(pipeline, run_id)
     assert after["tasks"]["Load"] == ("success", f"reused from run {reference.execution_id}")
 

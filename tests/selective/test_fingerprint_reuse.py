@@ -97,9 +97,10 @@ def test_a_change_the_planner_could_not_see_stops_the_selected_step_before_it_wo
     )
 
 
-def plan_and_run(project: Path, tamper) -> tuple[dict, str]:
+def plan_and_run(project: Path, tamper) -> tuple[dict, str, str]:
     """Plan a selective run of Train and Register from the last run, let ``tamper(plan, run, session)``
-    change what the run was created with, and run it; returns the plan's conf and the run id."""
+    change what the run was created with, and run it; returns the plan's conf, the DAG id and the run
+    id."""
     from airflow.utils.session import create_session
 
     from airflow_provider_mlpipe.factory import build_dag
@@ -118,7 +119,7 @@ def plan_and_run(project: Path, tamper) -> tuple[dict, str]:
 
     run_id = create_run(dag, conf=conf, prepare=prepare)
     drive_run(dag, run_id)
-    return conf, run_id
+    return conf, dag.dag_id, run_id
 
 
 def test_a_selected_step_checks_its_reused_steps_by_one_digest_in_the_conf(project: Path):
@@ -137,12 +138,12 @@ def test_a_selected_step_checks_its_reused_steps_by_one_digest_in_the_conf(proje
         fingerprints["Prep"] = {**fingerprints["Prep"], "digest": "sha256:" + "0" * 64}
         add_xcoms(run, FINGERPRINTS_XCOM_KEY, {OUTCOME_TASK_ID: fingerprints}, session=session)
 
-    conf, run_id = plan_and_run(project, false_fingerprints)
+    conf, dag_id, run_id = plan_and_run(project, false_fingerprints)
 
     checks = conf[CONF_KEY][REUSED_CHECK_KEY]
     assert sorted(checks) == ["Register", "Train"]  # each selected step has Prep upstream
     assert all(len(check) == 32 for check in checks.values())
-    result = collect_result(project_dag_id(project), run_id)
+    result = collect_result(dag_id, run_id)
     assert result.state == "success", result
     assert runs(project.parent, "prep") == 1 and runs(project.parent, "train") == 2
 
@@ -162,14 +163,8 @@ def test_a_digest_that_does_not_match_falls_back_to_the_step_by_step_check(proje
         block[REUSED_CHECK_KEY] = {name: "0" * 32 for name in block[REUSED_CHECK_KEY]}
         run.conf = {**run.conf, CONF_KEY: block}
 
-    _, run_id = plan_and_run(project, wrong_digest)
+    _, dag_id, run_id = plan_and_run(project, wrong_digest)
 
-    result = collect_result(project_dag_id(project), run_id)
+    result = collect_result(dag_id, run_id)
     assert result.state == "success", result
     assert runs(project.parent, "prep") == 1 and runs(project.parent, "train") == 2
-
-
-def project_dag_id(project: Path) -> str:
-    from airflow_provider_mlpipe.model import Pipeline
-
-    return Pipeline.from_yaml(project).name
