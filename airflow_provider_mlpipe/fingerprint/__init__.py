@@ -53,10 +53,13 @@ def _roots(step: Step) -> list[Path | None]:
     return [*scripts, own.parent if own else None, step.base_dir, dags_folder()]
 
 
-def dependency_files(step: Step) -> dict[str, str]:
+def dependency_files(step: Step, scripts: list[Path] | None = None) -> dict[str, str]:
     """The code files of ``step`` beyond its script: project-local modules imported by its script or
     function file, a ``"module:function"``'s own module, and its declared ``code_files``; name -> sha256
-    hex (``"missing"`` for a declared file that is gone)."""
+    hex (``"missing"`` for a declared file that is gone).
+
+    :param scripts: ``step.code_files()`` if the caller has it already.
+    """
     from airflow_provider_mlpipe.settings import dags_folder
 
     function = getattr(step, "function", None)
@@ -64,7 +67,7 @@ def dependency_files(step: Step) -> dict[str, str]:
     # modules, so one parse (see ``remembered_lookups``) walks each set of imports once.
     key = (
         "dependencies",
-        tuple(step.code_files()),
+        tuple(step.code_files() if scripts is None else scripts),
         function,
         step.base_dir,
         tuple(getattr(step, "declared_code_files", [])),
@@ -122,12 +125,13 @@ def step_digest_and_code(step: Step) -> tuple[str, dict[str, str]]:
     """
     hasher = hashlib.sha256(json.dumps(step.definition(), sort_keys=True, default=str).encode())
     inventory: dict[str, str] = {}
-    for path in step.code_files():
+    scripts = step.code_files()
+    for path in scripts:
         data: bytes | None = remembered(("script bytes", path), partial(_bytes_or_none, path))
         hasher.update(str(path.name).encode())
         hasher.update(data if data is not None else b"<missing>")
         inventory[path.name] = hashlib.sha256(data).hexdigest() if data is not None else "missing"
-    dependencies = dependency_files(step)
+    dependencies = dependency_files(step, scripts)
     for name, digest in sorted(dependencies.items()):
         hasher.update(b"\0code_file\0" + name.encode() + b"\0" + digest.encode())
     return "sha256:" + hasher.hexdigest(), {**inventory, **dependencies}
@@ -295,11 +299,21 @@ def sources_manifest(step: Step, code_files: Mapping[str, str]) -> dict[str, Any
         "code_files": {name: digest[:SHORT_DIGEST] for name, digest in code_files.items()},
         "literal_inputs": literal,
     }
-    if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
+    if _json_length_bound(manifest) > MAX_SOURCES_CHARS and len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
         manifest["code_files"] = None
         if len(json.dumps(manifest)) > MAX_SOURCES_CHARS:
             manifest["literal_inputs"] = None
     return manifest
+
+
+def _json_length_bound(manifest: Mapping[str, Mapping[str, str | None]]) -> int:
+    """At least ``len(json.dumps(manifest))`` for a sources manifest, without serializing it (done for
+    every step of every parse): JSON escapes a character into at most 12 (a surrogate pair)."""
+    return 64 + sum(
+        12 * (len(name) + len(value or "null")) + 8
+        for part in manifest.values()
+        for name, value in part.items()
+    )
 
 
 def step_sources(step: Step) -> tuple[str, dict[str, str], dict[str, Any]]:

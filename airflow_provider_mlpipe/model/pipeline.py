@@ -236,8 +236,9 @@ class Pipeline(PipelineChecks):
         """
         if not self.steps:
             raise self._error(SpecError("a pipeline needs at least one step", field="steps"))
+        conditions = self._branch_conditions()
         for step in self.steps.values():
-            self._validate_step(step, check_files=check_files)
+            self._validate_step(step, check_files=check_files, conditions=conditions)
         self._validate_control_flow()
         self.topological_order()
         return self

@@ -58,7 +58,18 @@ class PipelineChecks:
                         )
                     )
 
-    def _validate_step(self, step: Step, *, check_files: bool) -> None:
+    def _branch_conditions(self) -> dict[str, list[str]]:
+        """Each step named in a condition's branches -> the condition steps naming it, in order (found
+        in one pass: :meth:`_validate_step` looks its step up instead of walking every step again)."""
+        conditions: dict[str, list[str]] = {}
+        for other in self.steps.values():
+            if isinstance(other, ConditionStep):
+                for name in other.if_steps + other.else_steps:
+                    conditions.setdefault(name, []).append(other.name)
+        return conditions
+
+    def _validate_step(self, step: Step, *, check_files: bool, conditions: dict[str, list[str]]) -> None:
+        """Check one step; ``conditions`` is :meth:`_branch_conditions`."""
         for dependency in step.depends_on:
             if dependency not in self.steps:
                 raise self._error(
@@ -88,20 +99,16 @@ class PipelineChecks:
                             PipelineGraphError(f"step {name!r} is {where}", step=step.name, field=branch)
                         )
                     seen[name] = branch
-        owners: dict[str, str] = {}
-        for other in self.steps.values():
-            if isinstance(other, ConditionStep):
-                for name in other.if_steps + other.else_steps:
-                    if name == step.name:
-                        if name in owners and owners[name] != other.name:
-                            raise self._error(
-                                PipelineGraphError(
-                                    f"step is in branches of two condition steps ({owners[name]!r}, "
-                                    f"{other.name!r}); put it after one of them with depends_on instead",
-                                    step=step.name,
-                                )
-                            )
-                        owners[name] = other.name
+        owners = conditions.get(step.name, [])
+        for other in owners:
+            if other != owners[0]:
+                raise self._error(
+                    PipelineGraphError(
+                        f"step is in branches of two condition steps ({owners[0]!r}, "
+                        f"{other!r}); put it after one of them with depends_on instead",
+                        step=step.name,
+                    )
+                )
         names = step.output_names()
         if len(set(names)) != len(names):
             raise self._error(SpecError("duplicate output names", step=step.name, field="outputs"))
