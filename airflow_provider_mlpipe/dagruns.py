@@ -166,7 +166,7 @@ def note_cache_hits(run: DagRun, *, session: Session) -> list[str]:
 
     # Only the steps that ran in this run (try 0: a selective run's reused steps, noted already),
     # chosen by the query, so that a selective run's end, in the scheduler's loop, costs the same however
-    # many steps it reused (loading every task instance of a 100-step run took about 20 ms).
+    # many steps it reused (loading every task instance of a 100-step run took about 15 ms).
     ran = session.scalars(
         select(TaskInstance).where(
             TaskInstance.dag_id == run.dag_id,

@@ -1,8 +1,9 @@
 """Selective execution under the real scheduler: a chain of no-op steps, then only its last step.
 
 Starts api-server, scheduler (LocalExecutor) and dag-processor once, on 127.0.0.1 with SQLite in a
-temporary ``AIRFLOW_HOME`` (``tests/integration/servers.py``), and for each chain length of
-``--steps`` (a sweep: 20 and 100 by default):
+temporary ``AIRFLOW_HOME`` (``tests/integration/servers.py``), or with ``--database postgres`` on a
+new database of the local Postgres (127.0.0.1:5432, user postgres, dropped at the end), and for each
+chain length of ``--steps`` (a sweep: 20 and 100 by default):
 
 1. makes ``--full`` full runs of a linear pipeline of that many no-op function steps (each reads the
    previous step's output); the last one is the source of the selective runs;
@@ -25,21 +26,26 @@ its three waits (start the run, queue the task, end the run), and SQLite's whole
 ``CURRENT_TIMESTAMP`` adds 0 to 1 s at random before the run starts (``queued``). The medians of a
 few pairs would mostly measure where those fell; a full run only provides the outputs to reuse.
 
+On SQLite every write waits for the one writer at a time (the scheduler's loop holds it while it
+goes through a run's task instances, so a task's own writes wait longer in a bigger run), and a
+queued run starts 0 to 1 s late; Postgres, as a deployment has it, has neither.
+
 Run: ``.venv/bin/python bench/bench_selective.py [--steps 20 100] [--repeat 15] [--full 1] [--poll 0.1]
-[--settle 6]`` (about 10 minutes with the defaults; ``--keep`` keeps the temporary home with its logs
-and DB).
+[--settle 6] [--database sqlite|postgres]`` (about 10 minutes with the defaults; ``--keep`` keeps the
+temporary home with its logs and, on SQLite, its DB).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +68,8 @@ NOOP_MODULE = "def identity(value=0):\n    return value\n"
 # compiled again by every task process, about 70 ms of every task's start on this machine, which would
 # weigh on both kinds of run alike and hide part of what differs between them. Empty means unset.
 DEPLOYED_PYTHON = {"PYTHONDONTWRITEBYTECODE": ""}
+# --database: how the table names each.
+DATABASES = {"sqlite": "SQLite", "postgres": "Postgres"}
 
 
 class BenchError(Exception):
@@ -277,9 +285,9 @@ def ratios(results: dict[str, list[Measured]], kind: str = "selective") -> dict[
     }
 
 
-def report(results: dict[str, list[Measured]], steps: int, warm_up: Measured) -> None:
+def report(results: dict[str, list[Measured]], steps: int, warm_up: Measured, database: str) -> None:
     print(
-        f"\n{steps}-step chain of no-op function steps, LocalExecutor, SQLite; runs: "
+        f"\n{steps}-step chain of no-op function steps, LocalExecutor, {DATABASES[database]}; runs: "
         f"{len(results['full'])} full, {len(results['selective'])} selective, {len(results['one'])} one-step; seconds"
     )
     print(f"{'':<{LABEL}}" + "".join(f"{name:>14}" for name, _ in COLUMNS))
@@ -345,6 +353,26 @@ def step_time(api: Api, measured: Measured, step: str) -> float:
     return float(timings.get("total_s", float("nan")))
 
 
+@contextlib.contextmanager
+def metadata_database(database: str) -> Iterator[dict[str, str]]:
+    """The settings that put Airflow's metadata DB on ``database``: none for SQLite (the servers'
+    default), else a new database of the local Postgres, the deployment tests' own, dropped at the end."""
+    if database == "sqlite":
+        yield {}
+        return
+    from tests.deployment.cluster import (
+        HOST,
+        POSTGRES_PORT,
+        POSTGRES_USER,
+        SQL_ALCHEMY_CONN,
+        postgres_database,
+    )
+
+    with postgres_database() as name:
+        url = SQL_ALCHEMY_CONN.format(user=POSTGRES_USER, host=HOST, port=POSTGRES_PORT, database=name)
+        yield {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
+
+
 def measure(
     servers: AirflowServers,
     steps: int,
@@ -353,6 +381,7 @@ def measure(
     poll: float,
     timeout: float,
     settle: float,
+    database: str,
 ) -> dict[str, float]:
     """Measure one chain length; print its table and return its ratios (see :func:`ratios`)."""
     api = Api(servers.url)
@@ -394,12 +423,15 @@ def measure(
             f"({steps - 1} reused, checked), one-step {results['one'][-1].wall:.2f} s",
             flush=True,
         )
-    report(results, steps, warm_up)
+    report(results, steps, warm_up, database)
     return ratios(results)
 
 
-def sweep_summary(by_steps: dict[int, dict[str, float]]) -> None:
-    print(f"\nselective (last step only) / one-step pipeline, medians; goal <= {GOAL} on both")
+def sweep_summary(by_steps: dict[int, dict[str, float]], database: str) -> None:
+    print(
+        f"\nselective (last step only) / one-step pipeline, {DATABASES[database]}, medians; "
+        f"goal <= {GOAL} on both"
+    )
     print(f"{'steps':>6}{'reused':>8}{'wall':>8}{'start->end':>12}")
     for steps, ratio in by_steps.items():
         verdict = "meets" if max(ratio.values()) <= GOAL else "MISSES"
@@ -424,6 +456,9 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=6, help="seconds to wait before a selective or one-step run"
     )
+    parser.add_argument(
+        "--database", choices=sorted(DATABASES), default="sqlite", help="Airflow's metadata DB (see above)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME (logs)")
     args = parser.parse_args()
     if min(args.steps) < 2 or args.repeat < 1 or args.full < 1:
@@ -433,16 +468,31 @@ def main() -> int:
     keep = args.keep
     try:
         write_dags_folder(home / "dags", args.steps)
-        print(f"starting Airflow in {home} ...", flush=True)
-        with airflow_servers(home, home / "dags", extra_env=DEPLOYED_PYTHON) as servers:
+        print(f"starting Airflow in {home} ({DATABASES[args.database]}) ...", flush=True)
+        with (
+            metadata_database(args.database) as database_env,
+            airflow_servers(
+                home,
+                home / "dags",
+                extra_env={**DEPLOYED_PYTHON, **database_env},
+                sqlite_wal=args.database == "sqlite",
+            ) as servers,
+        ):
             try:
                 by_steps = {
                     steps: measure(
-                        servers, steps, args.repeat, args.full, args.poll, args.timeout, args.settle
+                        servers,
+                        steps,
+                        args.repeat,
+                        args.full,
+                        args.poll,
+                        args.timeout,
+                        args.settle,
+                        args.database,
                     )
                     for steps in args.steps
                 }
-                sweep_summary(by_steps)
+                sweep_summary(by_steps, args.database)
                 print(lingering_workloads(servers.home / "scheduler.log"))
             except BenchError as error:
                 keep = True  # the task logs and the DB tell why
@@ -450,7 +500,7 @@ def main() -> int:
                 return 1
     finally:
         if keep:
-            print(f"kept {home} (logs, airflow.db)")
+            print(f"kept {home} (logs{', airflow.db' if args.database == 'sqlite' else ''})")
         else:
             shutil.rmtree(home, ignore_errors=True)
     return 0
