@@ -31,7 +31,7 @@ def add_xcoms(run: DagRun, key: str, values: Mapping[str, Any], *, session: Sess
     :param values: the value of each task's XCom, by task id.
     """
     from airflow.models.xcom import XComModel
-    from sqlalchemy import delete
+    from sqlalchemy import delete, insert
 
     if not values:
         return
@@ -45,16 +45,21 @@ def add_xcoms(run: DagRun, key: str, values: Mapping[str, Any], *, session: Sess
             XComModel.task_id.in_(sorted(values)),
         )
     )
-    session.add_all(
-        XComModel(
-            dag_run_id=run.id,
-            key=key,
-            value=value,
-            run_id=run.run_id,
-            task_id=task_id,
-            dag_id=run.dag_id,
-            map_index=-1,
-            dag_result=False,
-        )
-        for task_id, value in values.items()
+    # Rows, not objects: one multi-row INSERT, without the unit of work's bookkeeping per object (a flush
+    # of 99 XComModel objects took 18 to 26 ms on Postgres, most of a selective run's own writes).
+    session.execute(
+        insert(XComModel),
+        [
+            {
+                "dag_run_id": run.id,
+                "key": key,
+                "value": value,
+                "run_id": run.run_id,
+                "task_id": task_id,
+                "dag_id": run.dag_id,
+                "map_index": -1,
+                "dag_result": False,
+            }
+            for task_id, value in values.items()
+        ],
     )
