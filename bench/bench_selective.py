@@ -26,9 +26,9 @@ its three waits (start the run, queue the task, end the run), and SQLite's whole
 ``CURRENT_TIMESTAMP`` adds 0 to 1 s at random before the run starts (``queued``). The medians of a
 few pairs would mostly measure where those fell; a full run only provides the outputs to reuse.
 
-On SQLite every write waits for the one writer at a time (the scheduler's loop holds it while it
-goes through a run's task instances, so a task's own writes wait longer in a bigger run), and a
-queued run starts 0 to 1 s late; Postgres, as a deployment has it, has neither.
+On SQLite one connection writes at a time, and a queued run starts 0 to 1 s late; on Postgres, as a
+deployment has it, neither holds. A run's ``queued`` time starts when the run is created, so for a
+selective run it also holds the rest of its request (recording the reused steps, then the commit).
 
 Run: ``.venv/bin/python bench/bench_selective.py [--steps 20 100] [--repeat 15] [--full 1] [--poll 0.1]
 [--settle 6] [--database sqlite|postgres]`` (about 10 minutes with the defaults; ``--keep`` keeps the
