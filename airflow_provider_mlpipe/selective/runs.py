@@ -145,12 +145,13 @@ def _validate_parameters(dag: Any, plan: SelectivePlan) -> None:
 
 def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
     """Record the plan in ``run``: reused steps succeeded (with their XCom references and a note),
-    the others skipped with the reason. Adds to ``session``; the caller commits.
+    the others skipped with the reason, by statements executed in ``session``; the caller commits.
 
     The reused steps' fingerprints go in one XCom of the outcome task (see
     ``FINGERPRINTS_XCOM_KEY``), where the selected steps read them. A fixed number of statements
     whatever the number of steps, and no task instance loaded as an object: one query for the task
-    instances' ids, one update for each state, one insert for the notes, one for the XComs.
+    instances' ids, one update for each state, one delete and one insert for the notes, one delete
+    and one insert for the XComs.
     """
     from airflow.models.taskinstance import TaskInstance, TaskInstanceNote
     from airflow.sdk import timezone
@@ -200,7 +201,6 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
     add_xcoms(run, RETURN_VALUE, plan.reused, session=session)
     if plan.reused and OUTCOME_TASK_ID in ids:
         add_xcoms(run, FINGERPRINTS_XCOM_KEY, {OUTCOME_TASK_ID: plan.fingerprints()}, session=session)
-    session.flush()
 
 
 def create_selective_run(

@@ -23,8 +23,8 @@ def add_xcoms(run: DagRun, key: str, values: Mapping[str, Any], *, session: Sess
     """Store ``values`` (task id -> value) as the XComs ``key`` of those tasks in ``run``.
 
     Like ``XComModel.set(..., serialize=False)`` for each task (unmapped tasks, plain JSON values as
-    the Task SDK pushes them), an XCom already there is replaced. Adds to ``session``; the caller
-    commits.
+    the Task SDK pushes them), an XCom already there is replaced. Runs its statements in ``session``;
+    the caller commits.
 
     :param run: the run (already in the database: its id is the XComs' key).
     :param key: the XCom key.
