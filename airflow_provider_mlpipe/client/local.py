@@ -115,7 +115,7 @@ class LocalSession:
                 def record_reused_steps(run: DagRun, session: Session) -> None:
                     from airflow_provider_mlpipe.selective.runs import apply_plan
 
-                    apply_plan(plan, run, session=session)
+                    apply_plan(plan, run, session=session, new_run=True)
 
                 run_id = create_run(
                     dag,

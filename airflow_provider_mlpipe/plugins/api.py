@@ -59,7 +59,9 @@ class SelectiveRunRequest(BaseModel):
     )
 
 
-def plan_response(plan: SelectivePlan) -> dict[str, Any]:
+def plan_response(plan: SelectivePlan, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the endpoint answers about ``plan``; ``conf``: the run's conf, where a run was created
+    with it (else the plan's is computed)."""
     return {
         "dag_id": plan.pipeline,
         "source_run_id": plan.source_run_id,
@@ -68,7 +70,7 @@ def plan_response(plan: SelectivePlan) -> dict[str, Any]:
         "reused_skipped_steps": sorted(plan.reused_skipped),
         "not_run": plan.not_run,
         "parameters": plan.parameters,
-        "conf": plan.conf(),
+        "conf": plan.conf() if conf is None else conf,
     }
 
 
@@ -121,7 +123,7 @@ def _create(
             )
             if run is not None and body.note:
                 run.note = body.note
-            response = plan_response(plan)
+            response = plan_response(plan, None if run is None else run.conf)
             if run is not None:
                 record_selective_run(run, plan, body.parameters, user_name=user.get_name(), session=session)
                 response.update(run_id=run.run_id, state=str(run.state), note=run.note)

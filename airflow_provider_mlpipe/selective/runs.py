@@ -143,7 +143,7 @@ def _validate_parameters(dag: Any, plan: SelectivePlan) -> None:
         raise SelectiveExecutionError(f"invalid parameters for pipeline {dag.dag_id!r}: {'; '.join(errors)}")
 
 
-def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
+def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session, new_run: bool = False) -> None:
     """Record the plan in ``run``: reused steps succeeded (with their XCom references and a note),
     the others skipped with the reason, by statements executed in ``session``; the caller commits.
 
@@ -152,6 +152,9 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
     whatever the number of steps, and no task instance loaded as an object: one query for the task
     instances' ids, one update for each state, one delete and one insert for the notes, one delete
     and one insert for the XComs.
+
+    :param new_run: ``run`` was created in this transaction, so none of its task instances has a
+        note or an XCom yet: the deletes are left out (three statements, about 5 ms on Postgres).
     """
     from airflow.models.taskinstance import TaskInstance, TaskInstanceNote
     from airflow.sdk import timezone
@@ -187,8 +190,9 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
             )
     if notes:
         # What ``ti.note = text`` writes (Airflow's TaskInstanceNote, no user), for all at once.
-        note_ids = [ids[name] for name in notes]
-        session.execute(delete(TaskInstanceNote).where(TaskInstanceNote.ti_id.in_(note_ids)))
+        if not new_run:
+            note_ids = [ids[name] for name in notes]
+            session.execute(delete(TaskInstanceNote).where(TaskInstanceNote.ti_id.in_(note_ids)))
         session.execute(
             insert(TaskInstanceNote),
             [
@@ -198,9 +202,10 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session) -> None:
         )
     # Stored as the Task SDK stores a pushed value (plain JSON, not re-encoded), so the tasks
     # downstream pull it exactly as if the step had run in this run.
-    add_xcoms(run, RETURN_VALUE, plan.reused, session=session)
+    add_xcoms(run, RETURN_VALUE, plan.reused, session=session, replace=not new_run)
     if plan.reused and OUTCOME_TASK_ID in ids:
-        add_xcoms(run, FINGERPRINTS_XCOM_KEY, {OUTCOME_TASK_ID: plan.fingerprints()}, session=session)
+        fingerprints = {OUTCOME_TASK_ID: plan.fingerprints()}
+        add_xcoms(run, FINGERPRINTS_XCOM_KEY, fingerprints, session=session, replace=not new_run)
 
 
 def create_selective_run(
@@ -245,7 +250,7 @@ def create_selective_run(
         session=session,
         run_id=run_id,
     )
-    apply_plan(plan, run, session=session)
+    apply_plan(plan, run, session=session, new_run=True)
     return run, plan
 
 

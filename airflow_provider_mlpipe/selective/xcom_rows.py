@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 
-def add_xcoms(run: DagRun, key: str, values: Mapping[str, Any], *, session: Session) -> None:
+def add_xcoms(
+    run: DagRun, key: str, values: Mapping[str, Any], *, session: Session, replace: bool = True
+) -> None:
     """Store ``values`` (task id -> value) as the XComs ``key`` of those tasks in ``run``.
 
     Like ``XComModel.set(..., serialize=False)`` for each task (unmapped tasks, plain JSON values as
@@ -29,6 +31,8 @@ def add_xcoms(run: DagRun, key: str, values: Mapping[str, Any], *, session: Sess
     :param run: the run (already in the database: its id is the XComs' key).
     :param key: the XCom key.
     :param values: the value of each task's XCom, by task id.
+    :param replace: delete those tasks' XComs ``key`` first; False only where none can be there yet
+        (a run created in this transaction).
     """
     from airflow.models.xcom import XComModel
     from sqlalchemy import delete, insert
@@ -37,14 +41,15 @@ def add_xcoms(run: DagRun, key: str, values: Mapping[str, Any], *, session: Sess
         return
     if run.id is None:
         session.flush()  # the run's id is part of each XCom's primary key
-    session.execute(
-        delete(XComModel).where(
-            XComModel.dag_run_id == run.id,
-            XComModel.key == key,
-            XComModel.map_index == -1,
-            XComModel.task_id.in_(sorted(values)),
+    if replace:
+        session.execute(
+            delete(XComModel).where(
+                XComModel.dag_run_id == run.id,
+                XComModel.key == key,
+                XComModel.map_index == -1,
+                XComModel.task_id.in_(sorted(values)),
+            )
         )
-    )
     # Rows, not objects: one multi-row INSERT, without the unit of work's bookkeeping per object (a flush
     # of 99 XComModel objects took 18 to 26 ms on Postgres, most of a selective run's own writes).
     session.execute(

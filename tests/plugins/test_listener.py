@@ -175,8 +175,8 @@ def test_any_error_half_way_leaves_nothing_applied(pipeline: Pipeline, monkeypat
     # errors: the savepoint must take back what was written.
     add_xcoms = xcom_rows.add_xcoms
 
-    def fault(run: Any, key: str, values: Any, *, session: Any) -> None:
-        add_xcoms(run, key, values, session=session)
+    def fault(run: Any, key: str, values: Any, *, session: Any, **options: Any) -> None:
+        add_xcoms(run, key, values, session=session, **options)
         session.flush()
         if key != "return_value":
             raise RuntimeError("the disk is full")

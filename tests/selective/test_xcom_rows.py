@@ -68,7 +68,8 @@ def test_the_xcom_table_has_the_columns_add_xcoms_fills():
     assert {column.name for column in XComModel.__table__.columns} == KNOWN_COLUMNS
 
 
-def test_add_xcoms_writes_the_rows_xcom_set_writes():
+@pytest.mark.parametrize("replace", [True, False], ids=["replacing", "new-run"])
+def test_add_xcoms_writes_the_rows_xcom_set_writes(replace: bool):
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -83,7 +84,7 @@ def test_add_xcoms_writes_the_rows_xcom_set_writes():
             serialize=False,
             session=session,
         )
-        add_xcoms(run, "return_value", {"by_add": RECORD}, session=session)
+        add_xcoms(run, "return_value", {"by_add": RECORD}, session=session, replace=replace)
         session.flush()
         written = rows(session, run)
 
