@@ -1,9 +1,11 @@
-"""``mlpipe cache list|clear`` and ``mlpipe lineage``: what the artifact store knows, read without Airflow."""
+"""``mlpipe cache list|clear``, ``mlpipe store clean`` and ``mlpipe lineage``: what the artifact store
+knows, read (and cleaned) without Airflow."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,33 @@ def command_cache_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def time_before(text: str) -> datetime:
+    """``--older-than``'s value as the time it names: ``30m``, ``12h``, ``7d`` ago, or a date."""
+    from airflow_provider_mlpipe.client.filters import ExecutionFilterError, checked_since
+
+    try:
+        moment = checked_since(text)
+    except ExecutionFilterError:
+        moment = None
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"a time ago (30m, 12h, 7d) or a date (2026-01-31), not {text!r}")
+    return moment
+
+
+def command_store_clean(args: argparse.Namespace) -> int:
+    from airflow_provider_mlpipe.artifacts.maintenance import remove_unfinished_writes
+
+    store = _store(args)
+    removed = remove_unfinished_writes(store, args.older_than)
+    for write in removed:
+        started = f" (started {write.started.isoformat(timespec='seconds')})" if write.started else ""
+        print(f"removed {write.where}{started}")
+    print(
+        f"Removed {len(removed)} unfinished write{'' if len(removed) == 1 else 's'} from {store.url} (no blob is touched)"
+    )
+    return 0
+
+
 def command_lineage(args: argparse.Namespace) -> int:
     from airflow_provider_mlpipe.lineage.graph import DOWNSTREAM, UPSTREAM, LineageQuery
     from airflow_provider_mlpipe.lineage.render import RENDERERS
@@ -73,7 +102,7 @@ def command_lineage(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: Any) -> None:
-    """Add ``cache`` and ``lineage`` to the ``mlpipe`` parser."""
+    """Add ``cache``, ``store`` and ``lineage`` to the ``mlpipe`` parser."""
     cache = commands.add_parser("cache", help="the step cache")
     sub = cache.add_subparsers(dest="cache_command", required=True)
     for name, handler, help_text in (
@@ -85,6 +114,22 @@ def add_commands(commands: Any) -> None:
         parser.add_argument("--step", help="only this step's entries")
         parser.add_argument("--store", help="artifact store URL (default: [mlpipe] artifact_store)")
         parser.set_defaults(handler=handler)
+
+    store = commands.add_parser("store", help="the artifact store")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    clean = store_commands.add_parser(
+        "clean",
+        help="remove what killed writers left: unfinished S3 multipart uploads, local temp files",
+    )
+    clean.add_argument(
+        "--older-than",
+        type=time_before,
+        default="1d",
+        help="S3: abort only uploads started this long ago (30m, 12h, 7d) or before this date; default 1d. "
+        "A live upload looks like an abandoned one: keep more than the longest upload",
+    )
+    clean.add_argument("--store", help="artifact store URL (default: [mlpipe] artifact_store)")
+    clean.set_defaults(handler=command_store_clean)
 
     lineage = commands.add_parser(
         "lineage",
