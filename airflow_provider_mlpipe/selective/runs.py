@@ -150,8 +150,8 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session, new_run: b
     The reused steps' fingerprints go in one XCom of the outcome task (see
     ``FINGERPRINTS_XCOM_KEY``), where the selected steps read them. A fixed number of statements
     whatever the number of steps, and no task instance loaded as an object: one query for the task
-    instances' ids, one update for each state, one delete and one insert for the notes, one delete
-    and one insert for the XComs.
+    instances' ids, one update for each state, one insert for the notes and one for the XComs, each
+    after a delete of those already there unless ``new_run``.
 
     :param new_run: ``run`` was created in this transaction, so none of its task instances has a
         note or an XCom yet: the deletes are left out (three statements, about 5 ms on Postgres).
