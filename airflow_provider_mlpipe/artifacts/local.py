@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +35,7 @@ from airflow_provider_mlpipe.artifacts.store import (
     BlobReader,
     BlobWriter,
     DigestMismatchError,
+    UnfinishedWrite,
     blob_key,
     check_document_key,
     check_document_prefix,
@@ -104,6 +106,10 @@ class LocalArtifactStore(ArtifactStore):
             if _same_file(fd, name):
                 return fd, name
             os.close(fd)
+
+    def remove_unfinished_writes(self, started_before: datetime) -> list[UnfinishedWrite]:
+        """The temp files of writers that are gone, whatever their age (see :meth:`remove_stale_temp_files`)."""
+        return [UnfinishedWrite(str(self.root / "tmp" / name)) for name in self.remove_stale_temp_files()]
 
     def remove_stale_temp_files(self) -> list[str]:
         """Remove the temp files whose writer is gone (their lock is free); return their names."""

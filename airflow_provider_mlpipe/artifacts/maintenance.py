@@ -7,7 +7,8 @@ A write that fails is cleaned up by the writer itself. A writer that is killed c
 - on S3 it leaves an unfinished multipart upload. Its parts are invisible, yet they are billed
   until the upload is aborted, and nothing in the store's own writes ever sees them. A bucket
   lifecycle rule (``AbortIncompleteMultipartUpload``) aborts them, where whoever runs the store may
-  set one; :func:`remove_unfinished_writes` does it on demand.
+  set one; :func:`abort_unfinished_uploads` does it on demand, for
+  ``S3ArtifactStore.remove_unfinished_writes``.
 
 Only unfinished writes are touched, never a blob: a blob is immutable once written, and others may
 reference it.
@@ -15,46 +16,17 @@ reference it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from airflow_provider_mlpipe.artifacts.local import LocalArtifactStore
-from airflow_provider_mlpipe.artifacts.s3 import S3ArtifactStore
+from airflow_provider_mlpipe.artifacts.store import UnfinishedWrite
 from airflow_provider_mlpipe.exceptions import ArtifactError
 
 if TYPE_CHECKING:
-    from airflow_provider_mlpipe.artifacts.store import ArtifactStore
+    from airflow_provider_mlpipe.artifacts.s3 import S3ArtifactStore
 
 
-@dataclass(frozen=True)
-class UnfinishedWrite:
-    """An unfinished write that was removed.
-
-    :param where: the temp file, or the key of the S3 upload.
-    :param started: when the upload started (S3); None for a local temp file.
-    """
-
-    where: str
-    started: datetime | None = None
-
-
-def remove_unfinished_writes(store: ArtifactStore, started_before: datetime) -> list[UnfinishedWrite]:
-    """Remove what writers that are gone left in ``store``; return what was removed.
-
-    :param store: a local or S3 store.
-    :param started_before: on S3, only uploads started before this time are aborted. A live writer's
-        upload looks exactly like an abandoned one, so leave a margin of more than the longest upload.
-        A local temp file is removed only when its writer is gone (its lock is free), whatever its age.
-    """
-    if isinstance(store, LocalArtifactStore):
-        return [UnfinishedWrite(str(store.root / "tmp" / name)) for name in store.remove_stale_temp_files()]
-    if isinstance(store, S3ArtifactStore):
-        return _abort_s3_uploads(store, started_before)
-    raise ArtifactError(f"cannot clean the artifact store {store.url}: not a local or S3 store")
-
-
-def _abort_s3_uploads(store: S3ArtifactStore, started_before: datetime) -> list[UnfinishedWrite]:
+def abort_unfinished_uploads(store: S3ArtifactStore, started_before: datetime) -> list[UnfinishedWrite]:
     """Abort the multipart uploads under the store's prefix that started before ``started_before``."""
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from airflow_provider_mlpipe.artifacts.store import (
     BlobReader,
     BlobWriter,
     StoredBlob,
+    UnfinishedWrite,
     blob_key,
     check_document_key,
     check_document_prefix,
@@ -259,6 +261,12 @@ class S3ArtifactStore(ArtifactStore):
                 # Parts of an unfinished upload cost storage until aborted, and are invisible.
                 with contextlib.suppress(Exception):
                     client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def remove_unfinished_writes(self, started_before: datetime) -> list[UnfinishedWrite]:
+        """Abort the multipart uploads under this store's prefix that started before ``started_before``."""
+        from airflow_provider_mlpipe.artifacts.maintenance import abort_unfinished_uploads
+
+        return abort_unfinished_uploads(self, started_before)
 
     # -- blobs: reading --------------------------------------------------------------------------
     def uri(self, digest: str) -> str:

@@ -26,6 +26,8 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -304,8 +306,30 @@ class ArtifactStore(ABC):
         :param prefix: e.g. ``registry/`` (a plain string prefix, as in S3).
         """
 
+    # -- maintenance -----------------------------------------------------------------------------
+    def remove_unfinished_writes(self, started_before: datetime) -> list[UnfinishedWrite]:
+        """Remove what writers that are gone left behind (``mlpipe store clean``); never a blob.
+
+        :param started_before: only writes started before this time (where the store can tell: a
+            live writer's S3 upload looks exactly like an abandoned one, so leave a margin of more
+            than the longest upload).
+        """
+        raise ArtifactError(f"cannot clean the artifact store {self.url}: it keeps no unfinished writes")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+@dataclass(frozen=True)
+class UnfinishedWrite:
+    """An unfinished write that :meth:`ArtifactStore.remove_unfinished_writes` removed.
+
+    :param where: the temp file, or the key of the S3 upload.
+    :param started: when the upload started (S3); None for a local temp file.
+    """
+
+    where: str
+    started: datetime | None = None
 
 
 def store_from_url(url: str, *, aws_conn_id: str | None = None) -> ArtifactStore:

@@ -73,10 +73,8 @@ def time_before(text: str) -> datetime:
 
 
 def command_store_clean(args: argparse.Namespace) -> int:
-    from airflow_provider_mlpipe.artifacts.maintenance import remove_unfinished_writes
-
     store = _store(args)
-    removed = remove_unfinished_writes(store, args.older_than)
+    removed = store.remove_unfinished_writes(args.older_than)
     for write in removed:
         started = f" (started {write.started.isoformat(timespec='seconds')})" if write.started else ""
         print(f"removed {write.where}{started}")

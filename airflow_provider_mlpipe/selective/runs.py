@@ -164,6 +164,7 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session, new_run: b
     from airflow_provider_mlpipe.selective.xcom_rows import add_xcoms
 
     now = timezone.utcnow()
+    replace = not new_run  # a run made in this transaction has no notes or XComs to replace
     ids = dict(
         session.execute(
             select(TaskInstance.task_id, TaskInstance.id).where(
@@ -190,7 +191,7 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session, new_run: b
             )
     if notes:
         # What ``ti.note = text`` writes (Airflow's TaskInstanceNote, no user), for all at once.
-        if not new_run:
+        if replace:
             note_ids = [ids[name] for name in notes]
             session.execute(delete(TaskInstanceNote).where(TaskInstanceNote.ti_id.in_(note_ids)))
         session.execute(
@@ -202,10 +203,10 @@ def apply_plan(plan: SelectivePlan, run: DagRun, *, session: Session, new_run: b
         )
     # Stored as the Task SDK stores a pushed value (plain JSON, not re-encoded), so the tasks
     # downstream pull it exactly as if the step had run in this run.
-    add_xcoms(run, RETURN_VALUE, plan.reused, session=session, replace=not new_run)
+    add_xcoms(run, RETURN_VALUE, plan.reused, session=session, replace=replace)
     if plan.reused and OUTCOME_TASK_ID in ids:
         fingerprints = {OUTCOME_TASK_ID: plan.fingerprints()}
-        add_xcoms(run, FINGERPRINTS_XCOM_KEY, fingerprints, session=session, replace=not new_run)
+        add_xcoms(run, FINGERPRINTS_XCOM_KEY, fingerprints, session=session, replace=replace)
 
 
 def create_selective_run(
