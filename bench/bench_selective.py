@@ -22,9 +22,20 @@ selective run is not what it should be; it never asserts on timing.
 
 Why many pairs and few full runs: a single-task run lasts about half a second, of which the
 scheduler's loop (``scheduler_idle_sleep_time`` 0.2 s here) adds 0 to 0.2 s at random at each of
-its three waits (start the run, queue the task, end the run), and SQLite's whole-second
-``CURRENT_TIMESTAMP`` adds 0 to 1 s at random before the run starts (``queued``). The medians of a
-few pairs would mostly measure where those fell; a full run only provides the outputs to reuse.
+its three waits (start the run, queue the task, end the run). The medians of a few pairs would
+mostly measure where those fell; a full run only provides the outputs to reuse.
+
+Why both runs of a pair are triggered at the same fraction of a second: on SQLite, Airflow starts a
+queued run once ``run_after <= CURRENT_TIMESTAMP``, and SQLite's ``CURRENT_TIMESTAMP`` has whole
+seconds, so a run waits until the next whole second after its trigger (``queued``: 0 to 1 s, plus a
+scheduler loop). Triggered a fixed ``--settle`` after the previous run was seen finished, a run's
+wait was set by how long the run before it lasted: after a run of about 1 s (a selective one) the
+next trigger fell just after a whole second and waited almost a second, after a 0.6 s run only a
+third of one. Each kind's waits were then either short or long, and the median of each fell on one
+side or the other by chance: the wall-time ratio moved by up to 0.7 between sweeps. Now pair ``i``
+triggers both its runs at the same fraction ``(i x 0.618...) mod 1`` of a second, spread evenly over
+the pairs, so both kinds wait alike and the ratio keeps what really differs (a selective run's
+longer request can still cross a whole second, as it would for a user).
 
 On SQLite one connection writes at a time, and a queued run starts 0 to 1 s late; on Postgres, as a
 deployment has it, neither holds. A run's ``queued`` time starts when the run is created, so for a
@@ -269,6 +280,16 @@ COLUMNS: list[tuple[str, Callable[[Measured], float]]] = [
 LABEL = 28
 
 
+# Pair i starts its runs at the fraction (i x PHASE_STEP) mod 1 of a second (a golden-ratio
+# sequence: any number of pairs covers the second evenly).
+PHASE_STEP = 0.6180339887
+
+
+def wait_for_phase(phase: float) -> None:
+    """Sleep until the clock's fraction of a second is ``phase`` (0 <= phase < 1) next."""
+    time.sleep((phase - time.time()) % 1.0)
+
+
 def median_of(runs: list[Measured], field: Callable[[Measured], float]) -> float:
     return statistics.median(field(m) for m in runs)
 
@@ -413,10 +434,13 @@ def measure(
     for index in range(repeat):
         # In turns, so that neither kind always runs first. Executor workers can stay busy ~5 s after
         # their task (see lingering_workloads); right after a full run all of them may be, and the
-        # next task would wait for one: every measured run starts after ``settle`` seconds.
+        # next task would wait for one: every measured run starts after ``settle`` seconds, at the
+        # pair's fraction of a second (see the module's docstring).
         order = [("selective", selective), ("one", one_step)]
+        phase = (index * PHASE_STEP) % 1.0
         for kind, make in order if index % 2 == 0 else reversed(order):
             time.sleep(settle)
+            wait_for_phase(phase)
             results[kind].append(make())
         print(
             f"pair {index + 1}/{repeat}: selective {results['selective'][-1].wall:.2f} s "
