@@ -1,7 +1,8 @@
 """``mlpipe store clean``: what killed writers left is removed, never a blob or a live write.
 
 Run as a real ``mlpipe`` subprocess, against the S3-compatible test server (through an Airflow
-connection) and against a local folder with a writer killed by SIGKILL.
+connection) and against a local folder with a writer killed by SIGKILL; the race with another
+cleaner runs in process, its competing abort a real request sent through boto3's event hook.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,32 @@ def test_clean_leaves_uploads_started_after_the_cut_off(
     after = mlpipe("store", "clean", "--older-than", "2010-12-01", "--store", store.url, env=s3_env)
     assert after.returncode == 0, after.stderr
     assert "Removed 1 unfinished write from" in after.stdout
+    assert uploads(s3_admin, s3_bucket) == {}
+
+
+def test_an_upload_finished_or_aborted_meanwhile_is_passed_over(
+    s3_conn: str, s3_bucket: str, s3_admin: object
+):
+    """Between the listing and the abort, another cleaner (or the writer itself) ends one upload: the
+    abort of that one answers NoSuchUpload, which is not an error and not counted as removed."""
+    store = S3ArtifactStore(s3_bucket, "raced", aws_conn_id=s3_conn)
+    raced = abandoned_upload(s3_admin, s3_bucket, f"raced/{blob_key(digest_of(b'raced'))}")
+    other = abandoned_upload(s3_admin, s3_bucket, f"raced/{blob_key(digest_of(b'other'))}")
+    ended_first: list[str] = []
+
+    def another_cleaner_first(params: dict, **_: object) -> None:
+        # Through boto3's own event hook, a real request of another client, just before ours.
+        if params["UploadId"] == raced and not ended_first:
+            s3_admin.abort_multipart_upload(Bucket=s3_bucket, Key=params["Key"], UploadId=raced)  # type: ignore[attr-defined]
+            ended_first.append(raced)
+
+    store.s3().meta.events.register("before-parameter-build.s3.AbortMultipartUpload", another_cleaner_first)
+    assert set(uploads(s3_admin, s3_bucket)) == {raced, other}
+
+    removed = store.remove_unfinished_writes(datetime(2010, 12, 1, tzinfo=timezone.utc))
+
+    assert ended_first == [raced]
+    assert [write.where for write in removed] == [f"s3://{s3_bucket}/raced/{blob_key(digest_of(b'other'))}"]
     assert uploads(s3_admin, s3_bucket) == {}
 
 
