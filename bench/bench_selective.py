@@ -42,7 +42,7 @@ deployment has it, neither holds. A run's ``queued`` time starts when the run is
 selective run it also holds the rest of its request (recording the reused steps, then the commit).
 
 Run: ``.venv/bin/python bench/bench_selective.py [--steps 20 100] [--repeat 15] [--full 1] [--poll 0.1]
-[--settle 6] [--database sqlite|postgres]`` (about 10 minutes with the defaults; ``--keep`` keeps the
+[--settle 6] [--database sqlite|postgres]`` (about 12 minutes with the defaults; ``--keep`` keeps the
 temporary home with its logs and, on SQLite, its DB).
 """
 
