@@ -32,7 +32,7 @@ scheduler loop). Triggered a fixed ``--settle`` after the previous run was seen 
 wait was set by how long the run before it lasted: after a run of about 1 s (a selective one) the
 next trigger fell just after a whole second and waited almost a second, after a 0.6 s run only a
 third of one. Each kind's waits were then either short or long, and the median of each fell on one
-side or the other by chance: the wall-time ratio moved by up to 0.7 between sweeps. Now pair ``i``
+side or the other by chance: the wall-time ratio moved by 0.1 to 0.3 between sweeps. Now pair ``i``
 triggers both its runs at the same fraction ``(i x 0.618...) mod 1`` of a second, spread evenly over
 the pairs, so both kinds wait alike and the ratio keeps what really differs (a selective run's
 longer request can still cross a whole second, as it would for a user).
